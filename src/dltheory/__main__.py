@@ -1,0 +1,3 @@
+from dltheory.cli import main
+
+main()

@@ -1,0 +1,208 @@
+"""What an experiment is: a typed config, presets, a run function, claims.
+
+An experiment subclasses :class:`Experiment` and registers itself with
+:func:`dltheory.experiments.registry.register`::
+
+    @register
+    class SeparableLogistic(Experiment):
+        id = "implicit-bias/separable-logistic"
+        lecture = 2
+        title = "GD on separable data converges to the max-margin direction"
+        papers = ("soudry2018",)
+
+        class Config(ExperimentConfig):
+            lr: float = Field(0.1, gt=0, description="GD step size")
+
+        presets = {"quick": {"steps": 10_000}, "full": {"steps": 1_000_000}}
+
+        def run(self, config, log):
+            ...
+            log.claim_less("angle", "angle to the SVM direction", angle, 0.05, source=..., oracle=...)
+
+The runner owns seeding, device, versions, the config JSON and the run directory; the
+experiment receives them through ``log`` (:class:`RunLog`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from dltheory.core.device import resolve_device
+from dltheory.core.plotting import save as save_figure
+from dltheory.core.rng import numpy_generator, torch_generator
+
+
+class ExperimentConfig(BaseModel):
+    """Base of every experiment config: unknown keys are rejected, values validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A quantitative statement checked in a run.
+
+    Attributes:
+        id: short identifier, unique within the experiment.
+        statement: what the theory says, in words.
+        measured: the measured value.
+        expected: the bound or target, as text ("< 0.05", "= 2/eta +- 10%").
+        holds: whether ``measured`` satisfies ``expected``.
+        source: where the expectation comes from (paper, theorem, figure, equation).
+        oracle: the independent reference it is checked against.
+        tolerance: the tolerance used, if any.
+    """
+
+    id: str
+    statement: str
+    measured: float
+    expected: str
+    holds: bool
+    source: str
+    oracle: str
+    tolerance: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["measured"] = _jsonable(self.measured)
+        return d
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, (np.floating, np.integer)):
+        x = x.item()
+    if isinstance(x, torch.Tensor):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, bool):
+        return x
+    return x
+
+
+class RunLog:
+    """The experiment's handle on its run: seeds, device, metrics, figures, artifacts, claims."""
+
+    def __init__(self, run_dir: Path, *, seed: int, device: str | torch.device = "cpu", progress: bool = True):
+        self.run_dir = Path(run_dir)
+        self.seed = int(seed)
+        self.device = resolve_device(device)
+        self.progress = progress
+        self.claims: list[Claim] = []
+        self.metrics: dict[str, Any] = {}
+        self.series: dict[str, tuple[list[float], list[float]]] = {}
+        self.figures: list[str] = []
+        self.artifacts: list[str] = []
+        (self.run_dir / "figures").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
+        self._log_file = open(self.run_dir / "log.txt", "a", encoding="utf-8")  # noqa: SIM115
+
+    # randomness -----------------------------------------------------------------------
+    def generator(self, *names: str | int, device: str | torch.device | None = None) -> torch.Generator:
+        """A torch generator for the named stream, seeded from the run seed."""
+        return torch_generator(self.seed, *names, device=self.device if device is None else device)
+
+    def rng(self, *names: str | int) -> np.random.Generator:
+        """A numpy generator for the named stream, seeded from the run seed."""
+        return numpy_generator(self.seed, *names)
+
+    # logging --------------------------------------------------------------------------
+    def info(self, message: str) -> None:
+        """A line in ``log.txt``."""
+        self._log_file.write(message.rstrip() + "\n")
+        self._log_file.flush()
+
+    def metric(self, name: str, value: float) -> None:
+        """A final scalar metric (``result.json`` ``metrics``)."""
+        self.metrics[name] = _jsonable(float(value) if not isinstance(value, (str, bool)) else value)
+
+    def scalar(self, name: str, step: float, value: float) -> None:
+        """One point of a metric over steps (saved as ``artifacts/series.json``)."""
+        s, v = self.series.setdefault(name, ([], []))
+        s.append(float(step))
+        v.append(float(value))
+
+    def figure(self, name: str, fig) -> Path:
+        """Save a matplotlib figure as ``figures/<name>.png``."""
+        path = self.run_dir / "figures" / f"{name}.png"
+        save_figure(fig, path)
+        self.figures.append(f"figures/{name}.png")
+        return path
+
+    def artifact(self, name: str, **arrays: Any) -> Path:
+        """Save arrays (numpy or torch) as ``artifacts/<name>.npz``."""
+        clean = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in arrays.items()}
+        path = self.run_dir / "artifacts" / f"{name}.npz"
+        np.savez(path, **clean)
+        self.artifacts.append(f"artifacts/{name}.npz")
+        return path
+
+    def torch_artifact(self, name: str, obj: Any) -> Path:
+        """Save any torch-serializable object as ``artifacts/<name>.pt``."""
+        path = self.run_dir / "artifacts" / f"{name}.pt"
+        torch.save(obj, path)
+        self.artifacts.append(f"artifacts/{name}.pt")
+        return path
+
+    # claims ---------------------------------------------------------------------------
+    def claim(self, id: str, statement: str, *, measured: float, expected: str, holds: bool, source: str, oracle: str, tolerance: float | None = None) -> Claim:
+        """Record a claim with an explicit verdict."""
+        m = float(measured) if not isinstance(measured, bool) else float(measured)
+        c = Claim(id, statement, m, expected, bool(holds) and (math.isfinite(m)), source, oracle, tolerance)
+        self.claims.append(c)
+        self.info(f"claim {id}: measured {m:.6g}, expected {expected} -> {'holds' if c.holds else 'FAILS'}")
+        return c
+
+    def claim_less(self, id: str, statement: str, measured: float, bound: float, *, source: str, oracle: str) -> Claim:
+        """Claim ``measured < bound``."""
+        return self.claim(id, statement, measured=measured, expected=f"< {bound:.4g}", holds=measured < bound, source=source, oracle=oracle)
+
+    def claim_greater(self, id: str, statement: str, measured: float, bound: float, *, source: str, oracle: str) -> Claim:
+        """Claim ``measured > bound``."""
+        return self.claim(id, statement, measured=measured, expected=f"> {bound:.4g}", holds=measured > bound, source=source, oracle=oracle)
+
+    def claim_between(self, id: str, statement: str, measured: float, low: float, high: float, *, source: str, oracle: str) -> Claim:
+        """Claim ``low <= measured <= high``."""
+        return self.claim(id, statement, measured=measured, expected=f"in [{low:.4g}, {high:.4g}]", holds=low <= measured <= high, source=source, oracle=oracle)
+
+    def claim_close(self, id: str, statement: str, measured: float, target: float, *, rtol: float = 0.0, atol: float = 0.0, source: str, oracle: str) -> Claim:
+        """Claim ``|measured - target| <= atol + rtol |target|``."""
+        tol = atol + rtol * abs(target)
+        return self.claim(id, statement, measured=measured, expected=f"= {target:.6g} +- {tol:.3g}", holds=abs(measured - target) <= tol, source=source, oracle=oracle, tolerance=tol)
+
+    def close(self) -> None:
+        if self.series:
+            with open(self.run_dir / "artifacts" / "series.json", "w", encoding="utf-8") as f:
+                json.dump({k: {"step": s, "value": v} for k, (s, v) in self.series.items()}, f)
+            if "artifacts/series.json" not in self.artifacts:
+                self.artifacts.append("artifacts/series.json")
+        self._log_file.close()
+
+
+class Experiment:
+    """Base class of a registered experiment (see the module docstring)."""
+
+    id: ClassVar[str]
+    lecture: ClassVar[int]
+    title: ClassVar[str]
+    papers: ClassVar[tuple[str, ...]] = ()
+    Config: ClassVar[type[ExperimentConfig]] = ExperimentConfig
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"quick": {}, "full": {}}
+
+    def run(self, config: ExperimentConfig, log: RunLog) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first line of the class docstring (or the title)."""
+        doc = (cls.__doc__ or "").strip().splitlines()
+        return doc[0] if doc else cls.title

@@ -1,0 +1,1 @@
+"""Lecture experiments: Lecture 2: algorithmic regularization (implicit bias, edge of stability)."""

@@ -1,0 +1,1 @@
+"""Lecture experiments: Lecture 3: inductive biases due to dropout."""

@@ -1,0 +1,1 @@
+"""Lecture experiments: Lecture 4: tractable landscapes for nonconvex optimization."""

@@ -1,0 +1,1 @@
+"""Probes: measurements that work on any model with a loss and data."""

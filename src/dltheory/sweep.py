@@ -1,0 +1,161 @@
+"""Sweeps: the product of a grid of config values and seeds, run locally or on Ray.
+
+Every run is recorded in the store like a single run. Rerunning the same sweep skips the
+combinations that already finished (same experiment, preset, seed and config), so an
+interrupted sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from dltheory.core.errors import ConfigError
+from dltheory.experiments import registry
+from dltheory.runner import config_hash
+from dltheory.store import Store
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    overrides: dict[str, Any]
+    seed: int
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    """``["lr=0.1,0.2", "depth=2,3"]`` -> ``{"lr": [0.1, 0.2], "depth": [2, 3]}``."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"`--grid` takes key=v1,v2,...; got {item!r}.")
+        key, raw = item.split("=", 1)
+        values = []
+        for tok in raw.split(","):
+            tok = tok.strip()
+            if not tok:
+                raise ConfigError(f"`--grid` value list for '{key}' has an empty entry; got {raw!r}.")
+            try:
+                values.append(json.loads(tok))
+            except json.JSONDecodeError:
+                values.append(tok)
+        grid[key.strip()] = values
+    return grid
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` -> [0..4]; ``"1,3,5"`` -> [1, 3, 5]."""
+    try:
+        seeds: list[int] = []
+        for part in text.split(","):
+            if "-" in part:
+                a, b = part.split("-", 1)
+                seeds.extend(range(int(a), int(b) + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise ConfigError(f"`--seeds` must look like 0-4 or 1,3,5 (non-negative ints); got {text!r}.") from None
+    if not seeds or min(seeds) < 0:
+        raise ConfigError(f"`--seeds` must name at least one non-negative seed; got {text!r}.")
+    return seeds
+
+
+def plan(experiment: str, grid: Mapping[str, list[Any]], seeds: Sequence[int], preset: str) -> list[SweepPoint]:
+    """All points of the sweep; every config is validated before anything runs."""
+    exp = registry.get(experiment)
+    keys = list(grid)
+    points = []
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        overrides = dict(zip(keys, combo, strict=True))
+        registry.build_config(exp, preset, overrides)  # raises ConfigError on bad input
+        for s in seeds:
+            points.append(SweepPoint(overrides, s))
+    return points
+
+
+def _run_point(experiment: str, preset: str, point: SweepPoint, device: str, runs_dir: str, sweep_id: str) -> tuple[str, str]:
+    os.environ.setdefault("DLTHEORY_PROGRESS", "0")
+    from dltheory.runner import run_experiment
+
+    r = run_experiment(experiment, preset=preset, seed=point.seed, overrides=point.overrides, device=device, runs_dir=runs_dir, sweep=sweep_id)
+    return r.run_id, r.status
+
+
+def run_sweep(
+    experiment: str,
+    grid: Mapping[str, list[Any]],
+    seeds: Sequence[int],
+    *,
+    preset: str = "quick",
+    device: str = "cpu",
+    runs_dir: str | Path | None = None,
+    backend: str = "local",
+    jobs: int = 1,
+    on_done: Callable[[SweepPoint, str, str], None] | None = None,
+) -> list[tuple[SweepPoint, str, str]]:
+    """Run every point not yet finished; returns ``(point, run_id, status)`` for each."""
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"`backend` must be one of 'local', 'ray'; got {backend!r}.")
+    if jobs < 1:
+        raise ConfigError(f"`jobs` must be an int >= 1; got {jobs}.")
+    store = Store(runs_dir)
+    exp = registry.get(experiment)
+    points = plan(experiment, grid, seeds, preset)
+    sweep_id = f"{experiment}:{preset}:{json.dumps(grid, sort_keys=True)}"
+    results: list[tuple[SweepPoint, str, str]] = []
+    todo = []
+    for p in points:
+        cfg = registry.build_config(exp, preset, p.overrides).model_dump(mode="json")
+        done = store.find_finished(experiment, preset, p.seed, config_hash(experiment, preset, cfg))
+        if done:
+            results.append((p, done.run_id, "skipped (" + done.status + ")"))
+            if on_done:
+                on_done(p, done.run_id, "skipped")
+        else:
+            todo.append(p)
+    rd = str(store.runs_dir)
+    if backend == "ray":
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("`backend` 'ray' needs the ray extra: pip install 'dltheory[ray]'.") from None
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
+        try:
+            remote = ray.remote(_run_point)
+            refs = {remote.remote(experiment, preset, p, device, rd, sweep_id): p for p in todo}
+            pending = list(refs)
+            while pending:
+                done_refs, pending = ray.wait(pending, num_returns=1)
+                p = refs[done_refs[0]]
+                run_id, status = ray.get(done_refs[0])
+                results.append((p, run_id, status))
+                if on_done:
+                    on_done(p, run_id, status)
+        finally:
+            if started_here:
+                ray.shutdown()
+        return results
+    if jobs == 1:
+        for p in todo:
+            run_id, status = _run_point(experiment, preset, p, device, rd, sweep_id)
+            results.append((p, run_id, status))
+            if on_done:
+                on_done(p, run_id, status)
+        return results
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futs = {pool.submit(_run_point, experiment, preset, p, device, rd, sweep_id): p for p in todo}
+        for f in as_completed(futs):
+            p = futs[f]
+            run_id, status = f.result()
+            results.append((p, run_id, status))
+            if on_done:
+                on_done(p, run_id, status)
+    return results
