@@ -1,0 +1,1 @@
+"""Small model zoo."""
