@@ -19,8 +19,9 @@ from dltheory.core.errors import ConfigError, DltheoryError, RunInterrupted, Unk
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="dltheory: a laboratory for deep learning theory. Run `dltheory list` to see the course.")
-out = Console()
-err = Console(stderr=True)
+# piped output (files, CI logs, tests) gets wide tables instead of 80-column wrapping
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 RunsDir = Annotated[Optional[Path], typer.Option("--runs-dir", help="Run store directory (default: $DLTHEORY_RUNS_DIR or ./runs).")]  # noqa: UP045
 

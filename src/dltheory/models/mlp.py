@@ -1,0 +1,129 @@
+r"""Fully connected networks: :math:`x \mapsto W_L\,\sigma(\cdots \sigma(W_1 x + b_1)\cdots) + b_L`.
+
+:func:`mlp` builds an ``nn.Sequential`` from a list of layer sizes, an activation name and
+per-layer bias and init-gain options, drawing every weight from an explicit
+``torch.Generator`` (the global RNG is neither read nor advanced). :func:`init_weight`
+is the one weight initializer of the model zoo (also used by :mod:`dltheory.models.conv`).
+
+Init schemes (fan-in :math:`n_\text{in}`, fan-out :math:`n_\text{out}`, gain :math:`g`):
+
+- ``"pytorch"``: weights and biases :math:`U(-g/\sqrt{n_\text{in}}, g/\sqrt{n_\text{in}})`
+  (the default of ``nn.Linear`` / ``nn.Conv2d``);
+- ``"xavier_normal"``: :math:`N(0, g^2\, 2/(n_\text{in}+n_\text{out}))`, zero biases
+  (Glorot & Bengio 2010);
+- ``"lecun_normal"``: :math:`N(0, g^2/n_\text{in})`, zero biases (LeCun et al. 1998);
+- ``"he_normal"``: :math:`N(0, 2 g^2/n_\text{in})`, zero biases (He et al. 2015).
+
+Example (the 1-100-1 tanh regression net of Cohen et al. 2021, official code
+``archs.make_one_layer_network``)::
+
+    net = mlp([1, 100, 1], activation="tanh", bias=[True, False], init="xavier_normal",
+              gains=[1.9, 1.0], generator=torch_generator(0, "init"))
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from dltheory.core.errors import check_choice, check_float, check_int
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "softplus": nn.Softplus,
+    "leaky_relu": nn.LeakyReLU,
+    "hardtanh": nn.Hardtanh,
+    "identity": nn.Identity,
+}
+INITS = ("pytorch", "xavier_normal", "lecun_normal", "he_normal")
+
+
+def activation_module(name: str) -> nn.Module:
+    """A fresh activation module by name (one of :data:`ACTIVATIONS`)."""
+    check_choice("activation", name, ACTIVATIONS)
+    return ACTIVATIONS[name]()
+
+
+def init_weight(shape: Sequence[int], *, fan_in: int, fan_out: int, init: str, gain: float,
+                generator: torch.Generator, dtype: torch.dtype) -> Tensor:
+    r"""A weight tensor of ``shape`` drawn by scheme ``init`` (see the module docstring).
+
+    Cost: one draw of ``prod(shape)`` numbers from ``generator`` (on its device).
+    """
+    check_choice("init", init, INITS)
+    dev = generator.device
+    if init == "pytorch":
+        bound = gain / math.sqrt(fan_in)
+        return (2 * torch.rand(tuple(shape), generator=generator, dtype=dtype, device=dev) - 1) * bound
+    var = {"xavier_normal": 2.0 / (fan_in + fan_out), "lecun_normal": 1.0 / fan_in, "he_normal": 2.0 / fan_in}[init]
+    return gain * math.sqrt(var) * torch.randn(tuple(shape), generator=generator, dtype=dtype, device=dev)
+
+
+def init_bias(size: int, *, fan_in: int, init: str, gain: float, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
+    """A bias vector: uniform like the weights for ``"pytorch"``, zeros otherwise."""
+    if init == "pytorch":
+        return init_weight((size,), fan_in=fan_in, fan_out=size, init=init, gain=gain, generator=generator, dtype=dtype)
+    return torch.zeros(size, dtype=dtype, device=generator.device)
+
+
+def _per_layer(name: str, value, n: int, kind: type) -> list:
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * n
+    if len(values) != n:
+        raise ValueError(f"`{name}` must be a single value or one per layer ({n}); got {len(values)} values.")
+    for v in values:
+        if kind is bool and not isinstance(v, bool):
+            raise TypeError(f"`{name}` must hold bools; got {v!r}.")
+    return values
+
+
+def mlp(sizes: Sequence[int], *, activation: str = "relu", bias: bool | Sequence[bool] = True,
+        init: str = "pytorch", gains: float | Sequence[float] = 1.0, generator: torch.Generator,
+        dtype: torch.dtype = torch.float32) -> nn.Sequential:
+    r"""A fully connected network with layer sizes ``sizes = [d_in, h_1, ..., h_{L-1}, d_out]``.
+
+    .. math:: f(x) = W_L\,\sigma(W_{L-1} \cdots \sigma(W_1 \operatorname{vec}(x) + b_1) \cdots) + b_L
+
+    The input is flattened from dimension 1 on (images work as they are); no activation
+    after the last layer. Parameter names are ``linear{l}.weight`` / ``linear{l}.bias``,
+    ``l = 1..L``.
+
+    Args:
+        sizes: at least two positive ints (input size, hidden widths, output size).
+        activation: name of the nonlinearity (:data:`ACTIVATIONS`).
+        bias: whether each layer has a bias (one bool, or one per layer).
+        init: weight init scheme (:data:`INITS`).
+        gains: multiplier of each layer's init scale (one float, or one per layer).
+        generator: draws the initialization (its device is the parameters' device).
+        dtype: parameter dtype.
+
+    Returns:
+        ``nn.Sequential`` with modules ``flatten, linear1, act1, ..., linearL``.
+
+    Cost: :math:`\sum_l h_{l-1} h_l` multiply-adds per example.
+    """
+    sizes = [check_int(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes)]
+    if len(sizes) < 2:
+        raise ValueError(f"`sizes` must hold at least 2 layer sizes (input and output); got {sizes}.")
+    check_choice("activation", activation, ACTIVATIONS)
+    n = len(sizes) - 1
+    biases = _per_layer("bias", bias, n, bool)
+    gain_list = [check_float(f"gains[{i}]", g, minimum=0.0) for i, g in enumerate(_per_layer("gains", gains, n, float))]
+    layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
+    for i in range(n):
+        fan_in, fan_out = sizes[i], sizes[i + 1]
+        lin = torch.nn.utils.skip_init(nn.Linear, fan_in, fan_out, bias=biases[i], dtype=dtype, device=generator.device)
+        lin.weight = nn.Parameter(init_weight((fan_out, fan_in), fan_in=fan_in, fan_out=fan_out, init=init, gain=gain_list[i], generator=generator, dtype=dtype))
+        if biases[i]:
+            lin.bias = nn.Parameter(init_bias(fan_out, fan_in=fan_in, init=init, gain=gain_list[i], generator=generator, dtype=dtype))
+        layers[f"linear{i + 1}"] = lin
+        if i < n - 1:
+            layers[f"act{i + 1}"] = activation_module(activation)
+    return nn.Sequential(layers)

@@ -1,0 +1,1 @@
+"""Independent reference solutions (convex programs, closed forms) that experiments are checked against."""

@@ -1,0 +1,71 @@
+"""Small experiments registered only by the test suite (ids under `testing/`)."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from pydantic import Field
+
+from dltheory.core.plotting import figure
+from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
+from dltheory.experiments.registry import register
+from dltheory.train import train
+
+
+@register
+class Quadratic(Experiment):
+    """GD on a random quadratic reaches its minimizer (closed form)."""
+
+    id = "testing/quadratic"
+    lecture = 1
+    title = "GD on a quadratic (test fixture)"
+    papers = ("ruder2016",)
+
+    class Config(ExperimentConfig):
+        dim: int = Field(5, ge=1, le=100, description="dimension")
+        lr: float = Field(1.0, gt=0, description="GD step size in units of 1/L")
+        steps: int = Field(200, ge=1, description="GD steps")
+        bound: float = Field(1e-6, gt=0, description="claim bound on the distance")
+
+    presets = {"tiny": {"steps": 50}, "quick": {}, "full": {"steps": 1000}}
+
+    def run(self, config: Config, log: RunLog) -> None:
+        g = log.generator("data")
+        A = torch.randn(config.dim, config.dim, generator=g, dtype=torch.float64, device=log.device)
+        H = A @ A.T / config.dim + torch.eye(config.dim, dtype=torch.float64, device=log.device)
+        b = torch.randn(config.dim, generator=g, dtype=torch.float64, device=log.device)
+        w_star = torch.linalg.solve(H, b)
+        lr = config.lr / float(torch.linalg.eigvalsh(H)[-1])
+        res = train(lambda p, _: 0.5 * p["w"] @ H @ p["w"] - b @ p["w"], {"w": torch.zeros_like(b)}, steps=config.steps, optimizer="gd", lr=lr)
+        dist = float(torch.linalg.norm(res.params["w"] - w_star))
+        steps, losses = res.history["loss"]
+        for s, v in zip(steps[::10], losses[::10], strict=True):
+            log.scalar("loss", s, v)
+        log.metric("distance", dist)
+        fig, ax = figure()
+        ax.plot(steps, losses)
+        log.figure("loss", fig)
+        log.artifact("problem", H=H, b=b, w_final=res.params["w"], w_star=w_star)
+        log.claim_less("distance", "GD reaches the minimizer", dist, config.bound, source="convex optimization", oracle="torch.linalg.solve")
+
+
+@register
+class Slow(Experiment):
+    """Sleeps in small steps (to be interrupted by the tests)."""
+
+    id = "testing/slow"
+    lecture = 1
+    title = "slow (test fixture)"
+    papers = ()
+
+    class Config(ExperimentConfig):
+        seconds: float = Field(30.0, gt=0, description="how long to sleep")
+
+    presets = {"tiny": {"seconds": 0.05}, "quick": {}, "full": {}}
+
+    def run(self, config: Config, log: RunLog) -> None:
+        t0 = time.time()
+        while time.time() - t0 < config.seconds:
+            time.sleep(0.01)
+        log.claim_greater("slept", "it slept", time.time() - t0, 0.0, source="-", oracle="clock")

@@ -1,0 +1,99 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from dltheory.cli import app
+
+cli = CliRunner()
+
+
+def invoke(*args):
+    return cli.invoke(app, [str(a) for a in args])
+
+
+def _one_error_line(result):
+    text = result.stderr.strip()
+    assert "Traceback" not in text and "Traceback" not in result.stdout
+    assert len(text.splitlines()) == 1, text
+    return text
+
+
+def test_list_and_list_all():
+    r = invoke("list")
+    assert r.exit_code == 0 and "testing/quadratic" in r.stdout
+    r = invoke("list", "--all")
+    assert r.exit_code == 0
+    for needle in ("Soudry", "implemented", "planned", "deep-matrix-factorization"):
+        assert needle in r.stdout, needle
+    assert invoke("list", "--lecture", "0").exit_code == 2
+
+
+def test_run_json_show_runs_report(runs_dir):
+    r = invoke("run", "testing/quadratic", "--seed", 3, "--json", "--runs-dir", runs_dir)
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["schema"] == 1 and res["status"] == "ok" and all(c["holds"] for c in res["claims"])
+    r = invoke("runs", "--runs-dir", runs_dir)
+    assert r.exit_code == 0 and "testing/quadratic" in r.stdout
+    r = invoke("show", res["run_id"][:25], "--runs-dir", runs_dir)
+    assert r.exit_code == 0 and "distance" in r.stdout
+    r = invoke("show", res["run_id"], "--json", "--runs-dir", runs_dir)
+    assert json.loads(r.stdout)["run_id"] == res["run_id"]
+    r = invoke("report", "--runs-dir", runs_dir)
+    assert r.exit_code == 0
+    html = (runs_dir / "report.html").read_text()
+    assert "data:image/png;base64," in html and "GD reaches the minimizer" in html and "holds" in html
+
+
+def test_failing_claim_exits_1(runs_dir):
+    r = invoke("run", "testing/quadratic", "--set", "steps=1", "--runs-dir", runs_dir)
+    assert r.exit_code == 1 and "FAILS" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["run", "no-such-thing"], "unknown experiment 'no-such-thing'"),
+        (["run", "testing/quadratc"], "did you mean 'testing/quadratic'"),
+        (["run", "testing/quadratic", "--set", "lr=-1"], "invalid value for 'lr'"),
+        (["run", "testing/quadratic", "--set", "lr=abc"], "invalid value for 'lr'"),
+        (["run", "testing/quadratic", "--set", "nope=1"], "unknown config key 'nope'"),
+        (["run", "testing/quadratic", "--set", "steps"], "`--set` takes key=value"),
+        (["run", "testing/quadratic", "--preset", "medium"], "`preset` must be one of"),
+        (["run", "testing/quadratic", "--seed", "-1"], "`--seed` must be an int >= 0"),
+        (["run", "testing/quadratic", "--device", "tpu"], "`device`"),
+        (["show", "no-such-run"], "no run 'no-such-run'"),
+        (["sweep", "testing/quadratic", "--grid", "lr=0.5,-1"], "invalid value for 'lr'"),
+        (["sweep", "testing/quadratic", "--seeds", "a-b"], "`--seeds` must look like"),
+        (["sweep", "testing/quadratic", "--backend", "slurm"], "`backend` must be one of"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, needle, runs_dir):
+    r = invoke(*args, "--runs-dir", runs_dir)
+    assert r.exit_code == 2, r.output
+    line = _one_error_line(r)
+    assert needle in line, line
+
+
+def test_sweep_records_every_run_and_resumes(runs_dir):
+    r = invoke("sweep", "testing/quadratic", "--grid", "lr=0.5,1.0", "--grid", "dim=2,3", "--seeds", "0-1", "--runs-dir", runs_dir)
+    assert r.exit_code == 0, r.output
+    from dltheory.store import Store
+
+    assert len(Store(runs_dir).recent(100)) == 8
+    r = invoke("sweep", "testing/quadratic", "--grid", "lr=0.5,1.0", "--grid", "dim=2,3", "--seeds", "0-2", "--runs-dir", runs_dir)
+    assert r.exit_code == 0
+    assert len(Store(runs_dir).recent(100)) == 12  # only the new seed ran
+    assert r.stdout.count("skipped") == 8
+
+
+def test_real_cli_process_no_traceback(tmp_path):
+    env = {**os.environ, "DLTHEORY_PROGRESS": "0"}
+    p = subprocess.run([sys.executable, "-m", "dltheory", "run", "no-such-thing", "--runs-dir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr
+    assert "unknown experiment 'no-such-thing'" in p.stderr

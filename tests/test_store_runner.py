@@ -1,0 +1,124 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dltheory.core import ConfigError, UnknownExperimentError
+from dltheory.runner import run_experiment
+from dltheory.store import Store
+
+HERE = Path(__file__).parent
+
+
+def test_run_writes_schema_1_result_and_store(runs_dir):
+    r = run_experiment("testing/quadratic", preset="quick", seed=3, runs_dir=runs_dir)
+    assert r.status == "ok" and r.exit_code == 0
+    res = json.loads((r.run_dir / "result.json").read_text())
+    for key in ("schema", "run_id", "experiment", "preset", "seed", "config", "status", "claims", "metrics", "figures", "artifacts", "versions", "wall_time_s"):
+        assert key in res, key
+    assert res["schema"] == 1 and res["seed"] == 3
+    assert set(res["claims"][0]) >= {"id", "statement", "measured", "expected", "holds", "source", "oracle"}
+    assert (r.run_dir / "figures" / "loss.png").exists()
+    data = np.load(r.run_dir / "artifacts" / "problem.npz")
+    assert np.linalg.norm(data["w_final"] - np.linalg.solve(data["H"], data["b"])) < 1e-6
+    rec = Store(runs_dir).get(r.run_id)
+    assert rec.status == "ok" and rec.n_claims == 1 and rec.n_holding == 1
+
+
+def test_failing_claim_and_error_are_recorded(runs_dir):
+    r = run_experiment("testing/quadratic", overrides={"steps": 1}, runs_dir=runs_dir)
+    assert r.status == "failed" and r.exit_code == 1
+    r = run_experiment("testing/quadratic", overrides={"lr": 5.0, "steps": 500}, runs_dir=runs_dir)  # lr 5/L diverges
+    assert r.status == "error" and "diverged at step" in r.result["error"]
+    assert Store(runs_dir).get(r.run_id).status == "error"
+
+
+def test_same_seed_same_numbers(runs_dir):
+    a = run_experiment("testing/quadratic", seed=7, overrides={"steps": 20}, runs_dir=runs_dir)
+    b = run_experiment("testing/quadratic", seed=7, overrides={"steps": 20}, runs_dir=runs_dir)
+    c = run_experiment("testing/quadratic", seed=8, overrides={"steps": 20}, runs_dir=runs_dir)
+    assert a.result["metrics"] == b.result["metrics"]
+    assert a.result["metrics"] != c.result["metrics"]
+
+
+def test_bad_input_raises_before_recording(runs_dir):
+    with pytest.raises(UnknownExperimentError, match="did you mean 'testing/quadratic'"):
+        run_experiment("testing/quadratc", runs_dir=runs_dir)
+    with pytest.raises(ConfigError, match="unknown config key 'setps'.*did you mean 'steps'"):
+        run_experiment("testing/quadratic", overrides={"setps": 3}, runs_dir=runs_dir)
+    with pytest.raises(ConfigError, match=r"invalid value for 'lr'.*-1.*greater than 0.*Allowed: float > 0"):
+        run_experiment("testing/quadratic", overrides={"lr": -1}, runs_dir=runs_dir)
+    with pytest.raises(ConfigError, match=r"invalid value for 'dim'.*'abc'"):
+        run_experiment("testing/quadratic", overrides={"dim": "abc"}, runs_dir=runs_dir)
+    with pytest.raises(ConfigError, match="`preset` must be one of"):
+        run_experiment("testing/quadratic", preset="huge", runs_dir=runs_dir)
+    assert Store(runs_dir).recent() == []
+
+
+_WORKER = """
+import sys
+sys.path.insert(0, {tests!r})
+import dummy_experiments
+from dltheory.runner import run_experiment
+for i in range({n}):
+    run_experiment("testing/quadratic", seed=i, overrides={{"steps": 5}}, runs_dir={runs!r})
+"""
+
+
+def test_two_concurrent_writers_lose_nothing(runs_dir):
+    env = {**os.environ, "DLTHEORY_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+    code = _WORKER.format(tests=str(HERE), n=6, runs=str(runs_dir))
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env) for _ in range(2)]
+    assert all(p.wait(timeout=240) == 0 for p in procs)
+    recs = Store(runs_dir).recent(limit=100)
+    assert len(recs) == 12 and len({r.run_id for r in recs}) == 12
+    assert all(r.status == "failed" or r.status == "ok" for r in recs)
+
+
+_SLOW = """
+import sys
+sys.path.insert(0, {tests!r})
+import dummy_experiments
+from dltheory.runner import run_experiment
+run_experiment("testing/slow", runs_dir={runs!r})
+"""
+
+
+def _start_slow(runs_dir):
+    env = {**os.environ, "DLTHEORY_PROGRESS": "0"}
+    p = subprocess.Popen([sys.executable, "-c", _SLOW.format(tests=str(HERE), runs=str(runs_dir))], env=env, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if (runs_dir / "dltheory.sqlite").exists() and Store(runs_dir).recent():
+            return p
+        time.sleep(0.1)
+    p.kill()
+    raise AssertionError("the slow run never started")
+
+
+def test_sigterm_is_recorded_as_interrupted(runs_dir):
+    p = _start_slow(runs_dir)
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+    (rec,) = Store(runs_dir).recent()
+    assert rec.status == "interrupted"
+    res = json.loads((runs_dir / rec.run_id / "result.json").read_text())
+    assert res["status"] == "interrupted"
+
+
+def test_killed_run_leaves_store_readable(runs_dir):
+    p = _start_slow(runs_dir)
+    p.kill()
+    p.wait(timeout=30)
+    store = Store(runs_dir)
+    (rec,) = store.recent()
+    assert rec.status == "interrupted"  # its process is gone
+    assert store.result(rec.run_id) is None
+    r = run_experiment("testing/quadratic", runs_dir=runs_dir)  # the store still takes new runs
+    assert {x.run_id for x in store.recent()} == {rec.run_id, r.run_id}
