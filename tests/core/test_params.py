@@ -2,7 +2,15 @@ import pytest
 import torch
 from torch import nn
 
-from dltheory.core import clone_params, flatten, functionalize, num_params, tree_dot, tree_norm, unflatten
+from dltheory.core import (
+    clone_params,
+    flatten,
+    functionalize,
+    num_params,
+    tree_dot,
+    tree_norm,
+    unflatten,
+)
 
 
 def _net(bn: bool):

@@ -1,7 +1,16 @@
 import pytest
 import torch
 
-from dltheory.core import check_choice, check_float, check_int, derive_seed, isolated_global_rng, resolve_device, resolve_dtype, torch_generator
+from dltheory.core import (
+    check_choice,
+    check_float,
+    check_int,
+    derive_seed,
+    isolated_global_rng,
+    resolve_device,
+    resolve_dtype,
+    torch_generator,
+)
 from dltheory.core.errors import UnknownExperimentError
 
 

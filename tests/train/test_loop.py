@@ -4,7 +4,18 @@ import pytest
 import torch
 
 from dltheory.core import DivergenceError
-from dltheory.train import Callback, StopTraining, adam, coordinate_descent, gd, mirror_descent, momentum, normalized_gd, sign_descent, train
+from dltheory.train import (
+    Callback,
+    StopTraining,
+    adam,
+    coordinate_descent,
+    gd,
+    mirror_descent,
+    momentum,
+    normalized_gd,
+    sign_descent,
+    train,
+)
 
 
 def _quadratic(dim=4, seed=0):
