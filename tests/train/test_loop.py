@@ -154,3 +154,11 @@ def test_geometry_optimizers_single_steps():
     z = torch.sign(p["w"]) * p["w"] ** 2 - 0.1 * g["w"]
     torch.testing.assert_close(new3["w"], torch.sign(z) * z.abs().sqrt())
     assert math.isclose(float(new3["w"][0]), math.sqrt(1 - 0.03))
+
+
+def test_final_parameters_saved(tmp_path):
+    H, b, loss = _quadratic()
+    res = train(loss, {"w": torch.zeros(4, dtype=torch.float64)}, steps=5, optimizer="gd", lr=0.01, save_to=tmp_path / "final.pt")
+    saved = torch.load(tmp_path / "final.pt")
+    assert torch.equal(saved["params"]["w"], res.params["w"]) and saved["steps"] == 5
+    assert saved["history"]["loss"][0][-1] == 5

@@ -33,7 +33,7 @@ def progress_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def task(description: str, total: float | None) -> Iterator[Callable[[float], None]]:
+def task(description: str, total: float | None, *, enabled: bool = True) -> Iterator[Callable[[float], None]]:
     """Context manager yielding ``advance(n)`` for a progress line.
 
     Example:
@@ -41,7 +41,7 @@ def task(description: str, total: float | None) -> Iterator[Callable[[float], No
         ...     for _ in range(100):
         ...         advance(1)
     """
-    if not progress_enabled():
+    if not enabled or not progress_enabled():
         yield lambda n=1: None
         return
     owner = _state["progress"] is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -146,6 +147,7 @@ def train(
     divergence_factor: float = 1e8,
     description: str = "training",
     progress: bool = True,
+    save_to: str | Path | None = None,
 ) -> TrainResult:
     r"""Minimize ``loss_fn`` from ``params`` for ``steps`` steps.
 
@@ -166,6 +168,9 @@ def train(
         record_every: record the training loss every this many steps.
         divergence_factor: stop when the loss exceeds this factor times (initial loss + 1).
         description: label of the progress bar.
+        progress: show a progress bar (on a terminal, unless ``DLTHEORY_PROGRESS=0``).
+        save_to: if given, the final parameters and the history are saved there with
+            ``torch.save`` (a dict with keys ``params``, ``history``, ``steps``).
 
     Returns:
         :class:`TrainResult` with the final parameters (detached), the history of the loss
@@ -208,7 +213,7 @@ def train(
         return stop
 
     step = 0
-    with task(description, total=steps) as advance:
+    with task(description, total=steps, enabled=progress) as advance:
         for step in range(steps):
             batch = next_batch()
             loss = loss_fn(current, batch)
@@ -240,6 +245,8 @@ def train(
     if callbacks:
         run_callbacks(step, final_loss, force=True)
     final = {k: v.detach() for k, v in current.items()}
+    if save_to is not None:
+        torch.save({"params": final, "history": history._data, "steps": step}, Path(save_to))
     return TrainResult(final, history, step, final_loss)
 
 
