@@ -19,6 +19,11 @@ An experiment subclasses :class:`Experiment` and registers itself with
             ...
             log.claim_less("angle", "angle to the SVM direction", angle, 0.05, source=..., oracle=...)
 
+Presets: ``quick`` (seconds on a 2-core CPU; every claim must hold), ``full`` (the paper's
+scale, about ten minutes at most on a laptop CPU) and, by convention, ``tiny`` (a smoke test
+of a second or two that the test suite runs through the real runner; its claims need not
+hold at that size).
+
 The runner owns seeding, device, versions, the config JSON and the run directory; the
 experiment receives them through ``log`` (:class:`RunLog`).
 """
