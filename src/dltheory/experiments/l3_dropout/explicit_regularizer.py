@@ -1,0 +1,238 @@
+r"""The expected dropout loss is the plain loss plus an explicit, data-dependent regularizer.
+
+Arora, Bartlett, Mianjy, Srebro, "Dropout: explicit forms and capacity control", ICML 2021,
+Sec. 2 (matrix completion) and the single-hidden-layer case (also Mianjy, Arora, Vidal 2018).
+Dropout on the r hidden units of :math:`U V^\top` keeps unit k with probability :math:`\theta`
+and rescales it by :math:`1/\theta`; for any fixed (U, V) the expectation over the masks is
+(:mod:`dltheory.models.dropout`)
+
+.. math::
+
+    E_{b}\,E_{(i,j)\sim p\otimes q}\big(M_{ij} - u^{(i)\top}\mathrm{diag}(b)\,v^{(j)}\big)^2
+    = \sum_{ij} p_i q_j (M_{ij} - (UV^\top)_{ij})^2
+    + \lambda\sum_{k=1}^r \Big(\sum_i p_i U_{ik}^2\Big)\Big(\sum_j q_j V_{jk}^2\Big),
+    \quad \lambda = \frac{1-\theta}{\theta},
+
+and for a linear network :math:`x \mapsto U\,\mathrm{diag}(b)\,V^\top x` with
+:math:`x\sim N(0, C)`, :math:`y = W_\star x`:
+:math:`E\|y - UBV^\top x\|^2 = \operatorname{tr}((W_\star - UV^\top) C (W_\star-UV^\top)^\top) + \lambda\sum_k\|u_k\|^2 v_k^\top C v_k`.
+
+Checks, each at a fixed random (U, V) (the identity is pointwise in the parameters):
+
+1. ``mc_*``: Monte Carlo over K samples, each an entry (i, j) drawn from the sampling
+   distribution (or an input x) with its own mask, as dropout training sees them. The MC mean
+   must lie within 4 standard errors (computed from the samples) of the formula: a two-sided
+   test fixed in advance, with false-alarm rate 6e-5 under the CLT. Cases: uniform marginals,
+   non-uniform (Zipf) marginals, a linear network with anisotropic input covariance.
+2. ``weighting_matters``: with non-uniform marginals the *unweighted* regularizer
+   :math:`\lambda\sum_k \bar{u^2_k}\,\bar{v^2_k}` is rejected by the same test: dropout's
+   regularizer depends on the data distribution. (U and V have rows of unequal norms, as
+   trained embeddings do, so that the weighting is visible.)
+3. ``induced_regularizer``: minimizing R over all factorizations :math:`U_0A, V_0A^{-\top}`
+   (A invertible) of the fixed matrix :math:`X = U_0V_0^\top` (rank r) by GD on A reaches
+   :math:`(\lambda/r)\|\mathrm{diag}(\sqrt p)X\mathrm{diag}(\sqrt q)\|_*^2`: the squared weighted
+   trace norm (ABMS 2021, Sec. 2), checked against numpy SVD and a cvxpy SDP.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from dltheory.core.plotting import THEORY, figure
+from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
+from dltheory.experiments.registry import register
+from dltheory.models.dropout import bernoulli_mask, dropout_lambda, dropout_regularizer
+from dltheory.models.factorization import low_rank_matrix
+from dltheory.oracles.trace_norm import (
+    induced_dropout_regularizer,
+    weighted_trace_norm,
+    weighted_trace_norm_sdp,
+)
+from dltheory.train import train
+
+#: the two-sided test threshold in standard errors (chosen before running: P(|N(0,1)| > 4) = 6e-5)
+SE_THRESHOLD = 4.0
+
+
+def _zipf(size: int, exponent: float, dtype, device) -> torch.Tensor:
+    w = torch.arange(1, size + 1, dtype=dtype, device=device) ** (-exponent)
+    return w / w.sum()
+
+
+def _factors(rows: int, cols: int, r: int, g: torch.Generator, spread: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian U (rows, r), V (cols, r) with row norms scaled log-uniformly in [1/spread, spread]."""
+    def one(d):
+        scale = spread ** (2 * torch.rand(d, 1, generator=g, dtype=torch.float64, device=g.device) - 1)
+        return scale * torch.randn(d, r, generator=g, dtype=torch.float64, device=g.device) / r**0.25
+    return one(rows), one(cols)
+
+
+def _draw(chunk_fn, total: int, chunk: int = 250_000) -> torch.Tensor:
+    """``total`` Monte Carlo samples drawn ``chunk`` at a time (bounded memory)."""
+    return torch.cat([chunk_fn(min(chunk, total - start)) for start in range(0, total, chunk)])
+
+
+def _mc_summary(samples: torch.Tensor) -> tuple[float, float]:
+    """(mean, standard error of the mean) of i.i.d. samples."""
+    x = samples.detach().cpu().numpy()
+    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.shape[0]))
+
+
+@register
+class DropoutExplicitRegularizer(Experiment):
+    """Monte Carlo over dropout masks matches loss + the explicit (weighted trace-norm) regularizer (Arora et al. 2021)."""
+
+    id = "dropout/explicit-regularizer"
+    lecture = 3
+    title = "Dropout's explicit regularizer: Monte Carlo over masks vs the closed form"
+    papers = ("arora2021dropout", "mianjy2018")
+
+    class Config(ExperimentConfig):
+        rows: int = Field(20, ge=2, le=2000, description="rows of the completed matrix (users)")
+        cols: int = Field(15, ge=2, le=2000, description="columns of the completed matrix (items)")
+        width: int = Field(5, ge=1, le=200, description="hidden units r (columns of U and V)")
+        target_rank: int = Field(3, ge=1, description="rank of the target matrix M")
+        keep_prob: float = Field(0.5, gt=0, lt=1, description="dropout retain probability theta")
+        zipf_exponent: float = Field(1.0, gt=0, description="non-uniform marginals p_i ~ i^-a, q_j ~ j^-a")
+        row_norm_spread: float = Field(3.0, ge=1, description="rows of U, V scaled log-uniformly in [1/s, s]")
+        input_dim: int = Field(10, ge=1, le=2000, description="input dimension of the linear network case")
+        output_dim: int = Field(4, ge=1, le=2000, description="output dimension of the linear network case")
+        num_samples: int = Field(1_000_000, ge=100, description="Monte Carlo samples (entry or input, with its own mask) per case")
+        gd_steps: int = Field(3000, ge=1, description="GD steps over factorizations U0 A, V0 A^-T")
+        gd_lr: float = Field(0.2, gt=0, description="GD step size on A, in units of 1 / R(U0, V0) (R is homogeneous: its curvature in A scales with its value)")
+        sdp_check: bool = Field(True, description="also solve the weighted trace norm as a cvxpy SDP")
+
+    presets = {
+        "tiny": {"rows": 6, "cols": 5, "width": 3, "target_rank": 2, "input_dim": 4, "output_dim": 2, "num_samples": 2000, "gd_steps": 50, "sdp_check": False},
+        "quick": {},
+        "full": {"rows": 200, "cols": 150, "width": 20, "target_rank": 5, "input_dim": 50, "output_dim": 20, "num_samples": 20_000_000,
+                  "gd_steps": 20000, "sdp_check": False},
+    }
+
+    def run(self, config: Config, log: RunLog) -> None:
+        dev, dt = log.device, torch.float64
+        m, n, r, theta = config.rows, config.cols, config.width, config.keep_prob
+        lam = dropout_lambda(theta)
+        g = log.generator("data")
+        M = low_rank_matrix((m, n), min(config.target_rank, m, n), generator=g, normalize=False) / config.target_rank**0.5
+        U, V = _factors(m, n, r, g, config.row_norm_spread)
+        marginals = {"uniform": (torch.full((m,), 1 / m, dtype=dt, device=dev), torch.full((n,), 1 / n, dtype=dt, device=dev)),
+                     "nonuniform": (_zipf(m, config.zipf_exponent, dt, dev), _zipf(n, config.zipf_exponent, dt, dev))}
+        fig, axes = figure(3, squeeze=False)
+        arrays = {"M": M, "U": U, "V": V}
+        for col, (case, (p, q)) in enumerate(marginals.items()):
+            gm = log.generator("mc", case)
+
+            def completion_chunk(size, p=p, q=q, gm=gm):  # entries (i, j) ~ p x q, one mask each
+                i = torch.multinomial(p, size, replacement=True, generator=gm)
+                j = torch.multinomial(q, size, replacement=True, generator=gm)
+                b = bernoulli_mask((size, r), keep_prob=theta, generator=gm)
+                return (M[i, j] - (U[i] * b * V[j]).sum(1)) ** 2
+
+            samples = _draw(completion_chunk, config.num_samples)
+            loss = float((p[:, None] * q[None, :] * (M - U @ V.T) ** 2).sum())
+            reg = float(dropout_regularizer(U, V, keep_prob=theta, row_weights=p, col_weights=q))
+            alternative = None
+            if case == "nonuniform":
+                alternative = loss + float(dropout_regularizer(U, V, keep_prob=theta, row_weights=torch.full_like(p, 1 / m), col_weights=torch.full_like(q, 1 / n)))
+            self._check(log, axes[0, col], case, f"matrix completion, {'uniform' if case == 'uniform' else 'Zipf'} marginals p, q", samples, loss, reg, alternative,
+                        statement=f"matrix completion, {case} marginals: MC mean of the dropout loss over {config.num_samples} (entry, mask) samples = weighted loss + lambda sum_k (sum_i p_i U_ik^2)(sum_j q_j V_jk^2)")
+            arrays.update({f"p_{case}": p, f"q_{case}": q, f"mc_samples_{case}": samples[:100_000]})
+
+        # single hidden layer linear network with dropout on the hidden units, x ~ N(0, C)
+        d, k = config.input_dim, config.output_dim
+        A = torch.randn(d, d, generator=g, dtype=dt, device=dev) * torch.logspace(0, -1, d, dtype=dt, device=dev)
+        C = A @ A.T / d
+        W_star = torch.randn(k, d, generator=g, dtype=dt, device=dev) / d**0.5
+        Un = torch.randn(k, r, generator=g, dtype=dt, device=dev) / r**0.5
+        Vn = torch.randn(d, r, generator=g, dtype=dt, device=dev) / d**0.5
+        gm = log.generator("mc", "linear")
+
+        def network_chunk(size):  # inputs x ~ N(0, C), one mask each
+            X = torch.randn(size, d, generator=gm, dtype=dt, device=dev) @ A.T / d**0.5
+            b = bernoulli_mask((size, r), keep_prob=theta, generator=gm)
+            return ((X @ W_star.T - ((X @ Vn) * b) @ Un.T) ** 2).sum(1)
+
+        samples = _draw(network_chunk, config.num_samples)
+        E = W_star - Un @ Vn.T
+        loss = float(torch.trace(E @ C @ E.T))
+        reg = float(dropout_regularizer(Un, Vn, keep_prob=theta, col_weights=C))
+        self._check(log, axes[0, 2], "linear network", "linear network, x ~ N(0, C)", samples, loss, reg, None,
+                    statement=f"linear network x -> U diag(b) V^T x, x ~ N(0, C): MC mean over {config.num_samples} (input, mask) samples = population loss + lambda sum_k ||u_k||^2 v_k^T C v_k")
+        log.figure("monte_carlo", fig)
+        arrays.update({"C": C, "W_star": W_star, "U_net": Un, "V_net": Vn})
+
+        self._induced(config, log, U, V, *marginals["nonuniform"], lam, arrays)
+        log.artifact("data_oracle_params", keep_prob=theta, lam=lam, **arrays)
+
+    @staticmethod
+    def _check(log: RunLog, ax, case: str, title: str, samples: torch.Tensor, loss: float, reg: float, alternative: float | None, *, statement: str) -> None:
+        mean, se = _mc_summary(samples)
+        formula = loss + reg
+        slug = case.replace(" ", "_")
+        log.metric(f"mc_mean_{slug}", mean)
+        log.metric(f"mc_se_{slug}", se)
+        log.metric(f"formula_{slug}", formula)
+        log.metric(f"regularizer_{slug}", reg)
+        log.claim_less(f"mc_{slug}", statement + ": |MC - formula| / SE", abs(mean - formula) / se, SE_THRESHOLD,
+                       source="Arora, Bartlett, Mianjy, Srebro 2021, Sec. 2 (expected dropout loss = loss + explicit regularizer); 4-SE two-sided test fixed in advance",
+                       oracle="closed-form expectation over masks and the sampling distribution")
+        if alternative is not None:
+            log.metric(f"unweighted_formula_{slug}", alternative)
+            log.claim_greater("weighting_matters", "with non-uniform marginals the unweighted regularizer lambda sum_k mean_i(U_ik^2) mean_j(V_jk^2) is rejected: |MC - unweighted formula| / SE",
+                              abs(mean - alternative) / se, SE_THRESHOLD,
+                              source="Arora et al. 2021, Sec. 2 (the regularizer is data-dependent: weighted by the marginals p, q)",
+                              oracle="closed form with uniform weights")
+        x = samples.detach().cpu().numpy()
+        ns = np.unique(np.geomspace(10, x.shape[0], 60).astype(int))
+        csum, csq = np.cumsum(x), np.cumsum(x * x)
+        run_mean = csum[ns - 1] / ns
+        run_se = np.sqrt(np.maximum(csq[ns - 1] / ns - run_mean**2, 0) / (ns - 1))
+        ax.fill_between(ns, run_mean - SE_THRESHOLD * run_se, run_mean + SE_THRESHOLD * run_se, alpha=0.25, label=r"MC mean $\pm$ 4 SE")
+        ax.plot(ns, run_mean, label="MC mean over masks")
+        ax.axhline(formula, label="loss + explicit regularizer", **THEORY)
+        ax.axhline(loss, color="#8d99ae", linewidth=1.0, linestyle=":", label="loss without dropout")
+        if alternative is not None:
+            ax.axhline(alternative, color="#d1495b", linewidth=1.0, linestyle="-.", label="loss + unweighted regularizer")
+        levels = [loss, formula] + ([alternative] if alternative is not None else [])
+        pad = 0.6 * (formula - loss)
+        ax.set_ylim(min(levels) - pad, max(levels) + pad)
+        ax.set(xscale="log", xlabel="number of samples (each with its own mask)", ylabel="dropout loss", title=title)
+        ax.legend(fontsize=8)
+
+    @staticmethod
+    def _induced(config, log: RunLog, U0: torch.Tensor, V0: torch.Tensor, p: torch.Tensor, q: torch.Tensor, lam: float, arrays: dict) -> None:
+        r = U0.shape[1]
+        X = U0 @ V0.T
+        target = induced_dropout_regularizer(X, width=r, lam=lam, row_weights=p, col_weights=q)
+        wtn = weighted_trace_norm(X, row_weights=p, col_weights=q)
+        log.metric("weighted_trace_norm_svd", wtn)
+        oracle = "numpy SVD of diag(sqrt p) X diag(sqrt q)"
+        if config.sdp_check:
+            sdp = weighted_trace_norm_sdp(X, row_weights=p, col_weights=q)
+            log.metric("weighted_trace_norm_sdp", sdp)
+            oracle += f" (cvxpy SDP of the variational form agrees to {abs(sdp - wtn) / wtn:.1e})"
+
+        def reg_over_factorizations(params, batch=None):
+            A = params["A"]
+            return dropout_regularizer(U0 @ A, V0 @ torch.linalg.inv(A).T, keep_prob=config.keep_prob, row_weights=p, col_weights=q)
+
+        start = float(reg_over_factorizations({"A": torch.eye(r, dtype=U0.dtype, device=U0.device)}))
+        res = train(reg_over_factorizations, {"A": torch.eye(r, dtype=U0.dtype, device=U0.device)}, steps=config.gd_steps, optimizer="gd",
+                    lr=config.gd_lr / start, description="GD over factorizations")
+        found = res.final_loss
+        log.metric("regularizer_at_start", start)
+        log.metric("regularizer_min_gd", found)
+        log.claim_close("induced_regularizer", f"min over factorizations U0 A, V0 A^-T of the dropout regularizer (GD on A from I, start {start:.4g}) = (lambda/r) ||diag(sqrt p) X diag(sqrt q)||_*^2",
+                        found, target, rtol=1e-6, source="Arora, Bartlett, Mianjy, Srebro 2021, Sec. 2 (induced regularizer = squared weighted trace norm / r); rtol 1e-6 = optimization residual",
+                        oracle=oracle)
+        A = res.params["A"]
+        arrays.update({"X_induced": X, "A_min": A, "induced_target": target})
+        fig, ax = figure(1)
+        steps, vals = res.history["loss"]
+        ax.plot(steps, np.maximum(vals - target, 1e-16), label=r"$R(U_0A, V_0A^{-\top}) - \frac{\lambda}{r}\|X\|_{(p,q)}^2$")
+        ax.set(yscale="log", xlabel="GD step on A", ylabel="excess regularizer", title="minimizing dropout's regularizer over factorizations")
+        ax.legend()
+        log.figure("induced_regularizer", fig)
