@@ -1,26 +1,68 @@
 r"""Curvature probes: Hessian-vector products, extreme eigenvalues, trace, spectral density.
 
-Every probe is a function of a loss closure ``loss_fn(params) -> scalar`` and a parameter
-dict (see :func:`dltheory.core.functionalize`).
+Every probe is a function of a loss closure and a parameter dict (see
+:func:`dltheory.core.functionalize`):
+
+- ``loss_fn(params) -> scalar`` when ``data`` is None, or
+- ``loss_fn(params, batch) -> scalar`` (the mean loss on ``batch``, the same closure the
+  training loop takes) with ``data`` a tuple of tensors (one batch) or an iterable of
+  batches; the Hessian is then that of the size-weighted mean over batches,
+  :math:`L = \sum_b n_b L_b / \sum_b n_b`, accumulated batch by batch.
+
+The solvers act on any :class:`~dltheory.probes.lanczos.SymmetricOperator`: eigenpairs in
+:mod:`dltheory.probes.lanczos`, trace and density in :mod:`dltheory.probes.randomized`; the
+products in :mod:`dltheory.probes.hvp` (:func:`hvp`, :func:`make_hvp`,
+:func:`hessian_operator`, re-exported here) and :mod:`dltheory.probes.gauss_newton`
+(:func:`~dltheory.probes.gauss_newton.ggn_operator`). For the Gauss-Newton matrix::
+
+    op = ggn_operator(fm, params, X, y, loss="cross_entropy")
+    extreme_eigenvalues(op, k=5); stochastic_trace(op, matvecs=99); slq_density(op)
+
+**BatchNorm and dropout.** Probes evaluate the closure exactly as given; the module's mode
+is the user's choice. :func:`loss_closure` builds a closure from ``(model, loss, data)`` in
+``eval`` mode (running statistics: the loss is a fixed function of the parameters) or
+``train`` mode (batch statistics, running statistics never updated); dropout makes the loss
+random, so its curvature is undefined and ``train`` mode with active dropout is refused.
+
+Vectors, dtypes and devices follow the parameters (float32 or float64, any device).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from dltheory.core.params import Params, flatten, unflatten
+from dltheory.core.errors import check_choice, check_float, check_int
+from dltheory.core.params import Params, flatten, functionalize, num_params, unflatten
+from dltheory.probes.hvp import (
+    LossFn,
+    _check_params,
+    _check_vector_dict,
+    _is_single_batch,
+    hessian_operator,
+    hvp,
+    make_hvp,
+)
+from dltheory.probes.lanczos import Spectrum, extreme_eigenvalues
+from dltheory.probes.randomized import Density, TraceEstimate, slq_density, stochastic_trace
 
-LossFn = Callable[[Params], Tensor]
+__all__ = [
+    "Density", "Spectrum", "TraceEstimate", "dense_hessian", "hessian_eigenvalues",
+    "hessian_eigenvalues_by_block", "hessian_operator", "hessian_spectral_density", "hessian_trace",
+    "hvp", "loss_closure", "make_hvp", "sharpness_callback",
+]
 
 
 def dense_hessian(loss_fn: LossFn, params: Mapping[str, Tensor]) -> Tensor:
     r"""The full Hessian :math:`\nabla^2 L` as a (P, P) matrix over the flattened parameters.
 
-    Uses ``torch.autograd.functional.hessian`` (P Hessian-vector products); for small models
-    and as the reference the iterative probes are tested against.
+    :math:`H_{ij} = \partial^2 L / \partial\theta_i \partial\theta_j`, symmetrized. Uses
+    ``torch.autograd.functional.hessian``; cost: P Hessian-vector products and :math:`P^2`
+    memory, so for small models and as the reference the iterative probes are tested against.
     """
     like = {k: v.detach() for k, v in params.items()}
     x0 = flatten(like)
@@ -30,3 +72,252 @@ def dense_hessian(loss_fn: LossFn, params: Mapping[str, Tensor]) -> Tensor:
 
     H = torch.autograd.functional.hessian(f, x0)
     return 0.5 * (H + H.T)
+
+
+# --------------------------------------------------------------------------- solvers
+
+
+def hessian_eigenvalues(
+    loss_fn: LossFn,
+    params: Mapping[str, Tensor],
+    *,
+    k: int = 1,
+    which: str = "largest",
+    tol: float = 1e-3,
+    max_iter: int | None = None,
+    v0: Mapping[str, Tensor] | Tensor | None = None,
+    generator: torch.Generator | None = None,
+    data: Any = None,
+    method: str = "auto",
+    block_size: int = 1,
+    max_basis: int | None = None,
+) -> Spectrum:
+    r"""Extreme eigenpairs of the loss Hessian :math:`\nabla^2 L(\theta)`.
+
+    Thick-restart block Lanczos with full reorthogonalization
+    (:func:`dltheory.probes.lanczos.extreme_eigenvalues`): stops when every pair has
+    :math:`\|Hv_i-\lambda_i v_i\| \le \mathrm{tol}\,|\lambda_i|`. "largest" is largest
+    algebraic (the sharpness), "smallest" smallest algebraic (most negative), "both" gives
+    k of each. Eigenvectors are returned as a (k, P) tensor over the flattened parameters
+    (``unflatten(spec.eigenvectors[i], params)`` for a dict).
+
+    Args:
+        loss_fn, params, data, method: as in :func:`hvp`.
+        k, which, tol, max_iter, block_size, max_basis: see
+            :func:`~dltheory.probes.lanczos.extreme_eigenvalues`.
+        v0: warm start (a dict, a (P,) or (b, P) tensor; e.g. a previous ``eigenvectors``).
+        generator: draws the random start (default: a new generator seeded with 0).
+
+    Returns:
+        :class:`~dltheory.probes.lanczos.Spectrum` (eigenvalues, eigenvectors, residuals,
+        hvps, iterations).
+
+    Cost: ``spectrum.hvps`` HVPs, typically 15-40 for the top eigenvalue of a network
+    Hessian to tol 1e-3 (power iteration needs several times more).
+
+    References: C. Lanczos (1950); K. Wu, H. Simon (2000); compare Z. Yao, A. Gholami,
+    K. Keutzer, M. Mahoney, "PyHessian", IEEE BigData 2020.
+    """
+    op = hessian_operator(loss_fn, params, data=data, method=method)
+    if isinstance(v0, Mapping):
+        v0 = flatten(_check_vector_dict(v0, _check_params(params)))
+    return extreme_eigenvalues(op, k=k, which=which, tol=tol, max_iter=max_iter, max_basis=max_basis, block_size=block_size, v0=v0, generator=generator)
+
+
+def hessian_trace(
+    loss_fn: LossFn,
+    params: Mapping[str, Tensor],
+    *,
+    method: str = "hutchpp",
+    matvecs: int = 99,
+    generator: torch.Generator | None = None,
+    data: Any = None,
+    hvp_method: str = "auto",
+) -> TraceEstimate:
+    r"""Trace of the loss Hessian, :math:`\mathrm{tr}\,\nabla^2 L = \sum_i \lambda_i`.
+
+    Hutch++ (default; error :math:`O(1/m)` for the low effective rank of network Hessians)
+    or Hutchinson (:math:`\frac1m \sum z^\top H z`, error :math:`O(1/\sqrt m)`); see
+    :func:`~dltheory.probes.lanczos.stochastic_trace`.
+
+    Cost: ``matvecs`` HVPs. References: Hutchinson (1989); Meyer, Musco, Musco, Woodruff,
+    "Hutch++", SOSA 2021; compare PyHessian (Yao et al. 2020, Hutchinson).
+    """
+    op = hessian_operator(loss_fn, params, data=data, method=hvp_method)
+    return stochastic_trace(op, method=method, matvecs=matvecs, generator=generator)
+
+
+def hessian_spectral_density(
+    loss_fn: LossFn,
+    params: Mapping[str, Tensor],
+    *,
+    num_probes: int = 1,
+    lanczos_steps: int = 80,
+    sigma: float | None = None,
+    grid: Tensor | int = 1000,
+    generator: torch.Generator | None = None,
+    data: Any = None,
+    method: str = "auto",
+) -> Density:
+    r"""Eigenvalue density of the loss Hessian by stochastic Lanczos quadrature.
+
+    :math:`\phi_\sigma(t) \approx \frac1P \sum_i \mathcal N(t; \lambda_i, \sigma^2)` from
+    ``num_probes`` Lanczos runs of ``lanczos_steps`` steps; see
+    :func:`~dltheory.probes.lanczos.slq_density`.
+
+    Cost: ``num_probes * lanczos_steps`` HVPs. References: Ghorbani, Krishnan, Xiao, ICML
+    2019; compare PyHessian (Yao et al. 2020).
+    """
+    op = hessian_operator(loss_fn, params, data=data, method=method)
+    return slq_density(op, num_probes=num_probes, lanczos_steps=lanczos_steps, sigma=sigma, grid=grid, generator=generator)
+
+
+def hessian_eigenvalues_by_block(
+    loss_fn: LossFn,
+    params: Mapping[str, Tensor],
+    *,
+    blocks: str | Mapping[str, Sequence[str]] = "module",
+    k: int = 1,
+    which: str = "largest",
+    tol: float = 1e-3,
+    max_iter: int | None = None,
+    generator: torch.Generator | None = None,
+    data: Any = None,
+    method: str = "auto",
+) -> dict[str, Spectrum]:
+    r"""Extreme eigenvalues of the diagonal blocks :math:`\nabla^2_{\theta_B\theta_B} L` of the Hessian.
+
+    Args:
+        blocks: ``"module"`` (group parameters by module: ``"0.weight"`` and ``"0.bias"``
+            form block ``"0"``), ``"parameter"`` (one block per tensor), or a dict
+            ``{block name: [parameter names]}``.
+        k: eigenpairs per block (capped at the block's size).
+        Others: as in :func:`hessian_eigenvalues`.
+
+    Returns:
+        ``{block name: Spectrum}``; eigenvectors are over the block's flattened parameters.
+
+    Cost: the HVPs of one :func:`hessian_eigenvalues` call per block (each HVP
+    differentiates only the block, the rest held fixed).
+    """
+    p = _check_params(params)
+    if isinstance(blocks, str):
+        check_choice("blocks", blocks, ("module", "parameter"))
+        groups: dict[str, list[str]] = {}
+        for name in p:
+            key = name.rsplit(".", 1)[0] if blocks == "module" and "." in name else name
+            groups.setdefault(key, []).append(name)
+    elif isinstance(blocks, Mapping):
+        groups = {b: list(names) for b, names in blocks.items()}
+        for b, names in groups.items():
+            unknown = [n for n in names if n not in p]
+            if unknown or not names:
+                raise ValueError(f"`blocks['{b}']` must list parameter names among {list(p)}; got {names}.")
+    else:
+        raise TypeError(f"`blocks` must be 'module', 'parameter' or a dict; got {type(blocks).__name__}.")
+    out = {}
+    for b, names in groups.items():
+        fixed = {n: v for n, v in p.items() if n not in names}
+        sub = {n: p[n] for n in names}
+
+        def block_loss(q: Params, *batch: Any, fixed: Params = fixed) -> Tensor:
+            full = {n: q[n] if n in q else fixed[n] for n in p}
+            return loss_fn(full, *batch)
+
+        kb = min(k, num_params(sub) // (2 if which == "both" else 1)) if num_params(sub) > 1 else 1
+        out[b] = hessian_eigenvalues(block_loss, sub, k=kb, which=which, tol=tol, max_iter=max_iter, generator=generator, data=data, method=method)
+    return out
+
+
+# --------------------------------------------------------------------------- conveniences
+
+
+def sharpness_callback(
+    loss_fn: LossFn,
+    *,
+    every: int = 1,
+    tol: float = 1e-3,
+    data: Any = None,
+    max_iter: int | None = None,
+    generator: torch.Generator | None = None,
+    method: str = "auto",
+):
+    r"""A training-loop :class:`~dltheory.train.Callback` recording the sharpness.
+
+    Every ``every`` steps computes :math:`\lambda_{\max}(\nabla^2 L(\theta_t))` with
+    :func:`hessian_eigenvalues` (warm-started from the previous top eigenvector) and returns
+    ``{"sharpness": lambda, "two_over_eta": 2 / lr, "sharpness_hvps": hvps}``; compare to
+    :math:`2/\eta`, the edge of stability of GD (Cohen et al., ICLR 2021).
+
+    Args:
+        loss_fn: ``loss_fn(params)`` (data None) or ``loss_fn(params, batch)`` with ``data``
+            (pass the full training set to measure the full-batch sharpness).
+        every: steps between evaluations.
+        tol, max_iter, generator, method: as in :func:`hessian_eigenvalues`.
+
+    Cost: ``sharpness_hvps`` HVPs per evaluation (a few with a warm start).
+    """
+    from dltheory.train.loop import Callback  # train is a sibling layer; imported lazily
+
+    every = check_int("every", every, minimum=1)
+    tol = check_float("tol", tol, minimum=0.0, strict_min=True)
+    state: dict[str, Tensor | None] = {"v": None}
+
+    def fn(info) -> dict[str, float]:
+        spec = hessian_eigenvalues(loss_fn, info.params, k=1, tol=tol, max_iter=max_iter, v0=state["v"], generator=generator, data=data, method=method)
+        state["v"] = spec.eigenvectors[0]
+        return {"sharpness": float(spec.eigenvalues[0]), "two_over_eta": 2.0 / float(info.optimizer.lr), "sharpness_hvps": float(spec.hvps)}
+
+    return Callback(fn, every=every)
+
+
+def loss_closure(model: nn.Module, loss: Callable[..., Tensor], data: Any = None, *, mode: str = "eval") -> LossFn:
+    r"""``loss_fn(params)`` (or ``loss_fn(params, batch)``) for ``model`` and a loss on its outputs.
+
+    The batch is ``(*inputs, targets)``: ``loss(model(*inputs), targets)``. ``model`` is
+    copied (never modified) and run functionally through :func:`dltheory.core.functionalize`
+    with its buffers; pass ``functionalize(model).params`` (or any dict with the same keys)
+    as ``params``.
+
+    Args:
+        model: any module.
+        loss: e.g. ``torch.nn.functional.cross_entropy`` (mean over the batch).
+        data: one batch (tuple of tensors): returns ``loss_fn(params)``; None: returns
+            ``loss_fn(params, batch)`` (for ``data=`` of the probes or the training loop).
+        mode: ``eval``: BatchNorm uses its running statistics, dropout is off (the loss is
+            a deterministic function of the parameters). ``train``: BatchNorm normalizes
+            with the batch statistics (the Hessian then includes their dependence on the
+            parameters) and its running statistics are not updated; with several batches
+            each is normalized by its own statistics (the Hessian of the mean per-batch loss,
+            which depends on the batching). A model with active dropout raises ValueError
+            (a random loss has no well-defined curvature).
+
+    .. math:: L(\theta) = \ell(f_\theta(x), y)
+
+    Cost: one forward pass per evaluation (plus one copy of the module when built).
+
+    Example:
+        >>> loss_fn = loss_closure(model, F.cross_entropy, (X, y))   # doctest: +SKIP
+        >>> hessian_eigenvalues(loss_fn, functionalize(model).params, k=5)  # doctest: +SKIP
+    """
+    mode = check_choice("mode", mode, ("eval", "train"))
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` must be a torch.nn.Module; got {type(model).__name__}.")
+    net = copy.deepcopy(model).train(mode == "train")
+    if mode == "train":
+        drop = [n for n, m in net.named_modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0]
+        if drop:
+            raise ValueError(f"`mode` must be 'eval' for a model with dropout (modules {drop}): dropout makes the loss random, so its Hessian is undefined; got 'train'.")
+        torch.func.replace_all_batch_norm_modules_(net)  # batch statistics, no running-stat updates
+    fm = functionalize(net)
+
+    def on_batch(params: Params, batch: Any) -> Tensor:
+        batch = tuple(batch)
+        return loss(fm(params, *batch[:-1]), batch[-1])
+
+    if data is None:
+        return on_batch
+    if not _is_single_batch(data) or len(data) < 2:
+        raise ValueError("`data` must be a tuple (*inputs, targets) of tensors or None.")
+    batch = tuple(data)
+    return lambda params: on_batch(params, batch)
