@@ -10,6 +10,7 @@ from scipy.linalg import solve_discrete_lyapunov
 
 from dltheory.core.errors import ConfigError
 from dltheory.experiments.l3_dropout import matrix_factorization as mf
+from dltheory.probes.stochastic import stationary_covariance
 from dltheory.runner import run_experiment
 
 
@@ -51,7 +52,7 @@ def test_stationary_covariance_solves_the_lyapunov_equation():
     B = torch.randn(5, 5, generator=g, dtype=torch.float64)
     Sigma = B @ B.T
     lr = 0.5 / float(torch.linalg.eigvalsh(H).max())
-    Q, S = mf._stationary_covariance(H, Sigma, lr)
+    Q, S = stationary_covariance(H, Sigma, lr)
     T = (torch.eye(5, dtype=torch.float64) - lr * H).numpy()
     ref = solve_discrete_lyapunov(T, lr**2 * Sigma.numpy())  # S = T S T^T + lr^2 Sigma
     np.testing.assert_allclose((Q @ S @ Q.T).numpy(), ref, rtol=1e-9, atol=1e-12)

@@ -4,17 +4,18 @@ import pytest
 import torch
 
 from dltheory.experiments.l3_dropout import explicit_regularizer as er
+from dltheory.probes.stochastic import draw_in_chunks, mean_and_se
 from dltheory.runner import run_experiment
 
 
 def test_draw_in_chunks_gives_all_samples():
     counter = iter(range(10))
-    out = er._draw(lambda size: torch.full((size,), float(next(counter))), 7, chunk=3)
+    out = draw_in_chunks(lambda size: torch.full((size,), float(next(counter))), 7, chunk=3)
     assert out.tolist() == [0, 0, 0, 1, 1, 1, 2]
 
 
 def test_mc_summary_is_mean_and_standard_error():
-    mean, se = er._mc_summary(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64))
+    mean, se = mean_and_se(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64))
     assert mean == 2.5 and se == pytest.approx((5 / 3) ** 0.5 / 2)
 
 

@@ -50,10 +50,8 @@ from dltheory.oracles.trace_norm import (
     weighted_trace_norm,
     weighted_trace_norm_sdp,
 )
+from dltheory.probes.stochastic import SE_THRESHOLD, draw_in_chunks, mean_and_se
 from dltheory.train import train
-
-#: the two-sided test threshold in standard errors (chosen before running: P(|N(0,1)| > 4) = 6e-5)
-SE_THRESHOLD = 4.0
 
 
 def _zipf(size: int, exponent: float, dtype, device) -> torch.Tensor:
@@ -67,17 +65,6 @@ def _factors(rows: int, cols: int, r: int, g: torch.Generator, spread: float) ->
         scale = spread ** (2 * torch.rand(d, 1, generator=g, dtype=torch.float64, device=g.device) - 1)
         return scale * torch.randn(d, r, generator=g, dtype=torch.float64, device=g.device) / r**0.25
     return one(rows), one(cols)
-
-
-def _draw(chunk_fn, total: int, chunk: int = 250_000) -> torch.Tensor:
-    """``total`` Monte Carlo samples drawn ``chunk`` at a time (bounded memory)."""
-    return torch.cat([chunk_fn(min(chunk, total - start)) for start in range(0, total, chunk)])
-
-
-def _mc_summary(samples: torch.Tensor) -> tuple[float, float]:
-    """(mean, standard error of the mean) of i.i.d. samples."""
-    x = samples.detach().cpu().numpy()
-    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.shape[0]))
 
 
 @register
@@ -131,7 +118,7 @@ class DropoutExplicitRegularizer(Experiment):
                 b = bernoulli_mask((size, r), keep_prob=theta, generator=gm)
                 return (M[i, j] - (U[i] * b * V[j]).sum(1)) ** 2
 
-            samples = _draw(completion_chunk, config.num_samples)
+            samples = draw_in_chunks(completion_chunk, config.num_samples)
             loss = float((p[:, None] * q[None, :] * (M - U @ V.T) ** 2).sum())
             reg = float(dropout_regularizer(U, V, keep_prob=theta, row_weights=p, col_weights=q))
             alternative = None
@@ -155,7 +142,7 @@ class DropoutExplicitRegularizer(Experiment):
             b = bernoulli_mask((size, r), keep_prob=theta, generator=gm)
             return ((X @ W_star.T - ((X @ Vn) * b) @ Un.T) ** 2).sum(1)
 
-        samples = _draw(network_chunk, config.num_samples)
+        samples = draw_in_chunks(network_chunk, config.num_samples)
         E = W_star - Un @ Vn.T
         loss = float(torch.trace(E @ C @ E.T))
         reg = float(dropout_regularizer(Un, Vn, keep_prob=theta, col_weights=C))
@@ -169,7 +156,7 @@ class DropoutExplicitRegularizer(Experiment):
 
     @staticmethod
     def _check(log: RunLog, ax, case: str, title: str, samples: torch.Tensor, loss: float, reg: float, alternative: float | None, *, statement: str) -> None:
-        mean, se = _mc_summary(samples)
+        mean, se = mean_and_se(samples)
         formula = loss + reg
         slug = case.replace(" ", "_")
         log.metric(f"mc_mean_{slug}", mean)

@@ -78,10 +78,14 @@ from sklearn.linear_model import Ridge
 
 from dltheory.core.plotting import PALETTE, THEORY, figure
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
-from dltheory.experiments.l3_dropout.explicit_regularizer import SE_THRESHOLD, _draw, _mc_summary
-from dltheory.experiments.l3_dropout.matrix_factorization import _stationary_covariance
 from dltheory.experiments.registry import register
 from dltheory.models.dropout import MaskStream, bernoulli_mask, dropout_lambda
+from dltheory.probes.stochastic import (
+    SE_THRESHOLD,
+    draw_in_chunks,
+    mean_and_se,
+    stationary_covariance,
+)
 from dltheory.train import Callback, train
 
 SOURCE = "Srivastava, Hinton, Krizhevsky, Sutskever, Salakhutdinov 2014 (JMLR), Sec. 9.1"
@@ -154,7 +158,7 @@ def sgd_noise_floor(X: np.ndarray, y: np.ndarray, w_star: np.ndarray, *, keep_pr
     G = X.T @ X
     H = 2 / n * (G + dropout_lambda(keep_prob) * np.diag(np.diag(G)))
     Sigma = dropout_gradient_covariance(X, y, w_star, keep_prob=keep_prob)
-    _, S = _stationary_covariance(torch.from_numpy(H), torch.from_numpy(Sigma), lr)
+    _, S = stationary_covariance(torch.from_numpy(H), torch.from_numpy(Sigma), lr)
     return float(torch.trace(S)) ** 0.5
 
 
@@ -298,8 +302,8 @@ class DropoutLinearRegression(Experiment):
                 R = bernoulli_mask((size, n, d), keep_prob=p, generator=gm, scale=False)
                 return ((yt - (R * Xt) @ wt) ** 2).sum(1)
 
-            samples = _draw(chunk, config.mc_samples, chunk=max(1, 2_000_000 // (n * d)))
-            mean, se = _mc_summary(samples)
+            samples = draw_in_chunks(chunk, config.mc_samples, chunk=max(1, 2_000_000 // (n * d)))
+            mean, se = mean_and_se(samples)
             formula = expected_dropout_loss(X, y, w, keep_prob=p)
             alternative = expected_dropout_loss(X, y, w, keep_prob=p, isotropic=True)
             z.append(abs(mean - formula) / se)

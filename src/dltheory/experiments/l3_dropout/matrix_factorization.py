@@ -58,6 +58,7 @@ from dltheory.models.dropout import (
 )
 from dltheory.oracles.trace_norm import dropout_factorization_optimum
 from dltheory.probes.curvature import dense_hessian
+from dltheory.probes.stochastic import stationary_covariance
 from dltheory.train import Callback, train
 
 #: largest width for which the gradient-noise covariance is summed exactly over all 2^r masks
@@ -97,20 +98,6 @@ def _mask_gradient_covariance(M: torch.Tensor, U: torch.Tensor, V: torch.Tensor,
     return (D * weights[:, None]).T @ D
 
 
-def _stationary_covariance(H: torch.Tensor, Sigma: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Stationary covariance of :math:`\delta_{t+1} = (I - \eta H)\delta_t - \eta\xi_t`,
-    :math:`\operatorname{Cov}\xi = \Sigma`, on the span of H's positive eigenvalues.
-
-    Returns ``(Q, S)``: eigenvectors (P, P+) and the covariance in that basis,
-    :math:`S_{ab} = \eta^2 (Q^\top\Sigma Q)_{ab} / (1 - (1-\eta h_a)(1-\eta h_b))`, the solution of
-    the discrete Lyapunov equation :math:`S = (I-\eta h)S(I-\eta h) + \eta^2\tilde\Sigma`.
-    Flat directions (:math:`h_a \le 10^{-8} h_{max}`) are left out. Cost: one P x P eigh."""
-    h, Q = torch.linalg.eigh(H)
-    keep = h > 1e-8 * h.max()
-    h, Q = h[keep], Q[:, keep]
-    return Q, lr**2 * (Q.T @ Sigma @ Q) / (1 - torch.outer(1 - lr * h, 1 - lr * h))
-
-
 def _noise_floor(M: torch.Tensor, params: dict, *, keep_prob: float, lr: float, num_masks: int, generator: torch.Generator) -> float:
     r"""Predicted stationary :math:`E\|UV^\top - Z^*\|_F^2` of dropout-SGD at step size ``lr`` with
     ``num_masks`` masks per step, linearized at the optimum ``params`` (module docstring):
@@ -124,7 +111,7 @@ def _noise_floor(M: torch.Tensor, params: dict, *, keep_prob: float, lr: float, 
         return ((M - p["U"] @ p["V"].T) ** 2).sum() + dropout_regularizer(p["U"], p["V"], keep_prob=keep_prob)
 
     Sigma = _mask_gradient_covariance(M, U, V, keep_prob=keep_prob, generator=generator) / num_masks
-    Q, S = _stationary_covariance(dense_hessian(expected, params), Sigma, lr)
+    Q, S = stationary_covariance(dense_hessian(expected, params), Sigma, lr)
     dU = Q[: m * r].T.reshape(-1, m, r)
     dV = Q[m * r :].T.reshape(-1, n, r)
     J = (dU @ V.T + U @ dV.transpose(1, 2)).reshape(Q.shape[1], -1)  # (P+, m n): dZ per eigendirection
