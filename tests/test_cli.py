@@ -97,3 +97,8 @@ def test_real_cli_process_no_traceback(tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr
     assert "unknown experiment 'no-such-thing'" in p.stderr
+
+
+def test_brackets_in_messages_are_shown_verbatim(runs_dir):
+    r = invoke("run", "testing/quadratic", "--set", "dim=[1,2]", "--runs-dir", runs_dir)
+    assert r.exit_code == 2 and "[1, 2]" in r.stderr

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dltheory.core.errors import ConfigError, DltheoryError, RunInterrupted, UnknownExperimentError
@@ -31,7 +32,7 @@ class BadInput(Exception):
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -51,7 +52,7 @@ def _claims_table(result: dict) -> Table:
         t.add_column(col, overflow="fold")
     for c in result.get("claims", []):
         m = c["measured"]
-        t.add_row(c["statement"], f"{m:.4g}" if isinstance(m, (int, float)) else str(m), str(c["expected"]), _verdict(c["holds"]), c["source"])
+        t.add_row(escape(c["statement"]), f"{m:.4g}" if isinstance(m, (int, float)) else escape(str(m)), escape(str(c["expected"])), _verdict(c["holds"]), escape(c["source"]))
     return t
 
 
@@ -81,7 +82,7 @@ def list_cmd(
         t.add_column(col, overflow="fold")
     for x in registry.all_experiments():
         if lecture is None or x.lecture == lecture:
-            t.add_row(str(x.lecture), x.id, x.title, ", ".join(bibliography.PAPERS[k].short for k in x.papers if k in bibliography.PAPERS))
+            t.add_row(str(x.lecture), x.id, escape(x.title), ", ".join(bibliography.PAPERS[k].short for k in x.papers if k in bibliography.PAPERS))
     out.print(t)
 
 
@@ -115,7 +116,7 @@ def run(
         out.print(_claims_table(r.result))
         out.print(f"run [bold]{r.run_id}[/] in {r.result['wall_time_s']:.1f} s; files in {r.run_dir}")
     if r.status == "error":
-        err.print(f"[bold red]error:[/] the run raised {r.result.get('error')}; see {r.run_dir / 'log.txt'}", highlight=False)
+        err.print(f"[bold red]error:[/] the run raised {escape(str(r.result.get('error')))}; see {r.run_dir / 'log.txt'}", highlight=False)
     raise typer.Exit(r.exit_code)
 
 
@@ -156,7 +157,7 @@ def course(
                 if r.status != "ok":
                     worst = 1
                     if r.status == "error":
-                        err.print(f"[red]  {x.id} raised {res.get('error')}[/]", highlight=False)
+                        err.print(f"[red]  {x.id} raised {escape(str(res.get('error')))}[/]", highlight=False)
                 advance(1)
     except RunInterrupted as e:
         _fail(str(e), 130)
@@ -214,7 +215,7 @@ def show(
     out.print(f"figures: {', '.join(str(d / f) for f in result['figures']) or '-'}")
     out.print(f"artifacts: {', '.join(str(d / a) for a in result['artifacts']) or '-'}")
     if result.get("error"):
-        out.print(f"[red]error:[/] {result['error']}")
+        out.print(f"[red]error:[/] {escape(result['error'])}")
 
 
 @app.command()
@@ -274,7 +275,7 @@ def main() -> None:
         err.print("interrupted")
         sys.exit(130)
     except DltheoryError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)
 
 
