@@ -31,13 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.optimize import linprog
 
+from dltheory.core.arrays import ArrayLike
+from dltheory.core.arrays import as_float64 as _array
 from dltheory.core.errors import check_float, check_int
-from dltheory.probes.margins import _np as _array  # float64 numpy copy, finite-checked
-
-ArrayLike = np.ndarray | torch.Tensor
 
 
 def _system(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -16,20 +16,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from dltheory.core.arrays import ArrayLike
+from dltheory.core.arrays import as_float64 as _np
 from dltheory.core.errors import check_choice
-
-ArrayLike = np.ndarray | torch.Tensor
-
-
-def _np(a: ArrayLike, name: str) -> np.ndarray:
-    if isinstance(a, torch.Tensor):
-        a = a.detach().cpu().numpy()
-    a = np.asarray(a, dtype=np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"`{name}` must be finite; got non-finite entries.")
-    return a
 
 
 def _check_xy(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
