@@ -1,0 +1,307 @@
+r"""Implicit bias depends on the optimization geometry (Gunasekar, Lee, Soudry, Srebro, ICML 2018).
+
+(a) Mirror descent on underdetermined least squares. With a strictly convex potential
+:math:`\psi`, mirror descent :math:`\nabla\psi(w_{t+1}) = \nabla\psi(w_t) - \eta\nabla L(w_t)` on
+:math:`L(w) = \frac1{2n}\|Xw - y\|^2` (n < d) keeps :math:`\nabla\psi(w_t) - \nabla\psi(w_0)` in the
+row space of X, which with :math:`Xw = y` are the KKT conditions of
+:math:`\operatorname{argmin}_{Xw = y} D_\psi(w, w_0)`: the limit is the Bregman projection of the
+init onto the interpolants (Sec. 2, Thm 1 of the paper). We use
+:math:`\psi(w) = \frac1p\|w\|_p^p` (:func:`dltheory.train.optimizers.mirror_descent`) for a few p
+(p = 2 is GD and gives the min-l2 interpolant), from a random :math:`w_0 \ne 0` so that the
+Bregman term matters. Oracle: cvxpy on :math:`\min \frac1p\sum_i|w_i|^p - \langle\nabla\psi(w_0), w\rangle`
+s.t. :math:`Xw = y`, polished by Newton's method on its KKT conditions (:func:`bregman_projection`). Step: :math:`\eta = \text{md\_lr}/\lambda` with :math:`\lambda` the largest
+eigenvalue of :math:`\frac1n X\,\nabla^2\psi^*\,X^\top` (the Jacobian of the mirror-space update) at
+the oracle and at the init; runs stop at relative residual ``md_tol``.
+
+Claims (a): (1) for every p, :math:`\|w_{MD} - w^\star_p\| / \|w^\star_p\| < 10^{-6}`: the iterate is
+the exact Bregman projection of :math:`w_0` onto :math:`\{Xw = Xw_T\}` (invariant above, checked as
+a metric), so its distance to :math:`w^\star_p` is (sensitivity of the projection) x (residual
+:math:`\le` ``md_tol`` = 1e-10), reported as ``predicted_distance_p``; :math:`10^{-6}` leaves room for
+the oracle's accuracy (KKT residual at rounding level after the Newton polish). (2) The limit is specific to p: each run is at least 10 times closer to its own
+oracle than to any other p's.
+
+(b) Steepest descent on separable data with the exponential loss. Steepest descent w.r.t. a norm
+:math:`\|\cdot\|`, :math:`w_{t+1} = w_t - \eta_t\|\nabla L\|_\star\,\Delta_t` with
+:math:`\Delta_t = \operatorname{argmax}_{\|v\|\le 1}\langle v, \nabla L\rangle`, converges in direction
+to the max-margin separator of that norm (Thm 5): l1 gives greedy coordinate descent
+(:func:`~dltheory.train.optimizers.coordinate_descent`), l2 GD, l-inf sign descent
+(:func:`~dltheory.train.optimizers.sign_descent`). Thm 5 allows :math:`\eta_t \le 1/(B^2 L(w_t))`,
+:math:`B = \max_n\|z_n\|_\star`; we take the largest such step, ``step_fraction`` / :math:`(B^2L(w_t))`,
+realized exactly as a constant step ``step_fraction``/:math:`B^2` on :math:`\log L` (whose gradient is
+:math:`\nabla L/L`; computed by log-sum-exp, so the loss never underflows). The proof of Thm 5 gives
+:math:`\text{margin}(w_t) \ge \text{margin}_{\max} - \log n/\|w_t\| - O(\eta_t L)`; with normalized
+steps the last term does not vanish, but the margin approaches the optimum at rate O(1/t)
+(normalized steps: Nacson et al. 2019; Ji & Telgarsky 2021 for l2).
+
+Claims (b): (3) each geometry's normalized margin :math:`\min_n z_n^\top w/\|w\|` reaches at least
+0.95 of that norm's optimal margin (LP for l1 / l-inf, QP for l2:
+:func:`dltheory.probes.margins.max_margin`); the optimal l1 / l-inf directions may be non-unique, the
+optimal margins are not. (4) The geometry matters: GD's l1 margin is that of the l2-SVM direction
+(oracle, within 0.05), below the l1 optimum that coordinate descent reaches.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.data.synthetic import separable_gaussians, underdetermined_regression
+from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
+from dltheory.experiments.l2_algorithmic_regularization.separable_logistic import log_grid
+from dltheory.experiments.registry import register
+from dltheory.probes.margins import max_margin, normalized_margin
+from dltheory.train import (
+    Callback,
+    StopTraining,
+    coordinate_descent,
+    gd,
+    mirror_descent,
+    sign_descent,
+    train,
+)
+
+SOURCE = "Gunasekar, Lee, Soudry, Srebro 2018 (ICML)"
+GEOMETRIES = {"l1": (1, coordinate_descent, "coordinate descent"), "l2": (2, gd, "gradient descent"), "linf": ("inf", sign_descent, "sign descent")}
+DUAL_ORD = {1: np.inf, 2: 2, "inf": 1}
+
+
+def grad_potential(w: np.ndarray, p: float) -> np.ndarray:
+    r""":math:`\nabla\psi(w) = \operatorname{sign}(w)|w|^{p-1}` for :math:`\psi = \frac1p\|w\|_p^p`."""
+    return np.sign(w) * np.abs(w) ** (p - 1)
+
+
+def bregman_projection(X: np.ndarray, y: np.ndarray, w0: np.ndarray, p: float, *, newton_steps: int = 30) -> np.ndarray:
+    r"""Oracle: :math:`\operatorname{argmin}_{Xw=y} D_\psi(w, w_0) = \operatorname{argmin}_{Xw=y}\frac1p\sum_i|w_i|^p - \langle\nabla\psi(w_0), w\rangle`.
+
+    cvxpy (Clarabel, power cones), then polished by Newton's method on the KKT conditions
+    :math:`w = \nabla\psi^*(\nabla\psi(w_0) + X^\top\nu)`, :math:`Xw = y` (n unknowns :math:`\nu`): the
+    conic solver alone is accurate to about 1e-6 when a coordinate of the solution is near 0,
+    Newton brings the KKT residual to rounding level. Independent of the training path. Cost: one
+    conic program (d variables, n constraints) and a few n x n solves.
+    """
+    import cvxpy as cp
+
+    g0 = grad_potential(w0, p)
+    w = cp.Variable(X.shape[1])
+    prob = cp.Problem(cp.Minimize(cp.sum(cp.power(cp.abs(w), p, approx=False)) / p - g0 @ w), [X @ w == y])
+    with warnings.catch_warnings():  # Clarabel may report "almost solved" at 1e-12; Newton finishes the job
+        warnings.simplefilter("ignore", UserWarning)
+        prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    if w.value is None or prob.status not in ("optimal", "optimal_inaccurate"):
+        raise ValueError(f"the Bregman projection for p={p} did not solve (status {prob.status}).")
+    nu = np.linalg.lstsq(X.T, grad_potential(np.asarray(w.value, dtype=np.float64), p) - g0, rcond=None)[0]
+    q = 1.0 / (p - 1.0)
+
+    def primal(nu):
+        z = g0 + X.T @ nu
+        return z, np.sign(z) * np.abs(z) ** q
+
+    z, wv = primal(nu)
+    for _ in range(newton_steps):
+        r = X @ wv - y
+        if np.linalg.norm(r) <= 1e-15 * max(1.0, np.linalg.norm(y)):
+            break
+        J = q * np.abs(z) ** (q - 1.0)  # d w / d z
+        step = np.linalg.solve((X * J) @ X.T, r)
+        t = 1.0
+        while t > 1e-8:  # backtracking on the residual norm
+            z_new, w_new = primal(nu - t * step)
+            if np.linalg.norm(X @ w_new - y) < np.linalg.norm(r):
+                nu, z, wv = nu - t * step, z_new, w_new
+                break
+            t /= 2
+        else:
+            break
+    return wv
+
+
+def mirror_jacobian_top(X: np.ndarray, w: np.ndarray, p: float) -> tuple[float, float]:
+    r"""Largest and smallest eigenvalue of :math:`\frac1n X\,\mathrm{diag}(|w|^{2-p}/(p-1))\,X^\top`,
+    the mirror-space Jacobian of the MD update on the square loss at w. Cost: one n x n eigvalsh."""
+    J = np.abs(w) ** (2 - p) / (p - 1)
+    ev = np.linalg.eigvalsh((X * J) @ X.T / X.shape[0])
+    return float(ev[-1]), float(ev[0])
+
+
+@register
+class SteepestDescentGeometry(Experiment):
+    """Mirror descent -> Bregman projection of the init; steepest descent in l1 / l2 / l-inf -> that norm's max margin."""
+
+    id = "implicit-bias/steepest-descent-geometry"
+    lecture = 2
+    title = "The geometry of the optimizer picks the implicit bias: mirror and steepest descent"
+    papers = ("gunasekar2018geometry",)
+
+    class Config(ExperimentConfig):
+        md_n: int = Field(10, ge=1, le=500, description="(a) number of equations n")
+        md_d: int = Field(40, ge=2, le=2000, description="(a) number of unknowns d (> n)")
+        p_values: list[float] = Field([1.5, 2.0, 3.0], min_length=2, description="(a) potentials psi = ||w||_p^p / p, p > 1")
+        md_init_scale: float = Field(0.5, ge=0, description="(a) w0 ~ md_init_scale * N(0, I) (0: the min p-norm interpolant)")
+        md_lr: float = Field(1.0, gt=0, lt=2, description="(a) MD step in units of 1/lambda (lambda: top eigenvalue of the mirror-space Jacobian)")
+        md_steps: int = Field(20_000, ge=1, description="(a) MD step budget per p")
+        md_tol: float = Field(1e-10, gt=0, lt=1, description="(a) stop at ||Xw - y|| <= md_tol ||y||")
+        sd_n: int = Field(20, ge=2, le=2000, description="(b) number of separable points")
+        sd_d: int = Field(10, ge=2, le=500, description="(b) dimension")
+        separation: float = Field(3.0, gt=0, description="(b) distance of each class mean from the planted hyperplane")
+        step_fraction: float = Field(1.0, gt=0, le=1, description="(b) eta_t = step_fraction / (B^2 L(w_t)); Thm 5 allows <= 1")
+        sd_steps: int = Field(3000, ge=10, description="(b) steepest-descent steps per geometry")
+        records: int = Field(60, ge=10, le=1000, description="log-spaced steps at which series are recorded")
+
+    presets = {
+        "tiny": {"md_steps": 300, "sd_steps": 200, "records": 20},
+        "quick": {},
+        "full": {"md_n": 40, "md_d": 200, "sd_n": 100, "sd_d": 50, "sd_steps": 30_000, "md_steps": 200_000},
+    }
+
+    def run(self, config: Config, log: RunLog) -> None:
+        if config.md_d <= config.md_n:
+            raise ValueError(f"(a) needs an underdetermined system: md_d > md_n; got md_n={config.md_n}, md_d={config.md_d}.")
+        if any(p <= 1 for p in config.p_values):
+            raise ValueError(f"`p_values` must all be > 1 (psi strictly convex); got {config.p_values}.")
+        md = self._mirror_descent(config, log)
+        sd = self._steepest_descent(config, log)
+        self._figures(log, md, sd)
+
+    # (a) ------------------------------------------------------------------------------------
+    def _mirror_descent(self, config: Config, log: RunLog) -> dict:
+        g = log.generator("regression")
+        X, y = underdetermined_regression(config.md_n, config.md_d, generator=g)
+        w0 = config.md_init_scale * torch.randn(config.md_d, generator=g, dtype=X.dtype, device=X.device)
+        Xn, yn, w0n = (t.cpu().numpy() for t in (X, y, w0))
+        ps = list(dict.fromkeys(float(p) for p in config.p_values))
+        oracles = {p: bregman_projection(Xn, yn, w0n, p) for p in ps}
+        y_norm = float(np.linalg.norm(yn))
+        rows = {}
+        for p in ps:
+            lam = max(mirror_jacobian_top(Xn, oracles[p], p)[0], mirror_jacobian_top(Xn, w0n, p)[0] if config.md_init_scale > 0 else 0.0)
+            lr = config.md_lr / lam
+            grid = set(log_grid(config.md_steps, config.records).tolist())
+            targets = {q: torch.as_tensor(oracles[q], dtype=X.dtype, device=X.device) for q in ps}
+
+            def monitor(info, grid=grid, targets=targets):
+                w = info.params["w"]
+                res = float(torch.linalg.vector_norm(X @ w - y)) / y_norm
+                if res <= config.md_tol:
+                    raise StopTraining
+                if info.step in grid:
+                    return {f"distance_{q:g}": float(torch.linalg.vector_norm(w - t) / torch.linalg.vector_norm(t)) for q, t in targets.items()}
+                return None
+
+            def loss(params, batch):
+                r = X @ params["w"] - y
+                return 0.5 * (r @ r) / X.shape[0]
+
+            result = train(loss, {"w": w0}, steps=config.md_steps, optimizer=mirror_descent(lr, p=p), callbacks=[Callback(monitor)],
+                           record_every=config.md_steps, description=f"mirror descent p={p:g}", progress=log.progress)
+            w = result.params["w"].cpu().numpy()
+            res = float(np.linalg.norm(Xn @ w - yn)) / y_norm
+            dist = {q: float(np.linalg.norm(w - oracles[q]) / np.linalg.norm(oracles[q])) for q in ps}
+            # invariant: grad psi(w_T) - grad psi(w0) in the row space of X
+            dz = grad_potential(w, p) - grad_potential(w0n, p)
+            coef = np.linalg.lstsq(Xn.T, dz, rcond=None)[0]
+            invariant = float(np.linalg.norm(dz - Xn.T @ coef) / max(np.linalg.norm(dz), 1e-300))
+            # first-order sensitivity of the Bregman projection to the right-hand side, times the residual
+            J = np.abs(oracles[p]) ** (2 - p) / (p - 1)
+            S = (J[:, None] * Xn.T) @ np.linalg.inv((Xn * J) @ Xn.T)
+            predicted = float(np.linalg.norm(S @ (yn - Xn @ w)) / np.linalg.norm(oracles[p]))
+            series = {q: result.history[f"distance_{q:g}"] for q in ps if f"distance_{q:g}" in result.history}
+            rows[p] = {"w": w, "dist": dist, "res": res, "steps": result.steps, "series": series, "lr": lr}
+            for s, v in zip(*series.get(p, ([], [])), strict=True):
+                log.scalar(f"md_distance_p{p:g}", s, v)
+            log.metric(f"md_distance_p{p:g}", dist[p])
+            log.metric(f"md_residual_p{p:g}", res)
+            log.metric(f"md_steps_p{p:g}", result.steps)
+            log.metric(f"md_invariant_violation_p{p:g}", invariant)
+            log.metric(f"predicted_distance_p{p:g}", predicted)
+            log.claim_less(f"md_limit_p{p:g}", f"mirror descent with psi = ||w||_{p:g}^{p:g}/{p:g} from w0 ends at argmin_(Xw=y) D_psi(w, w0): relative distance",
+                           dist[p], 1e-6, source=SOURCE + ", Sec. 2 (Thm 1): the MD limit is the Bregman projection of w0; 1e-6 >> predicted_distance (residual x sensitivity, ~1e-10) + the oracle's error",
+                           oracle="cvxpy (Clarabel): min sum|w|^p/p - <grad psi(w0), w> s.t. Xw = y, polished by Newton on its KKT conditions")
+        specificity = min(min(r["dist"][q] for q in ps if q != p) / max(r["dist"][p], 1e-300) for p, r in rows.items())
+        log.claim_greater("md_geometry_specific", "each MD run is closer to its own p's oracle than to any other p's: min_p min_(q != p) dist(w_p, w*_q) / dist(w_p, w*_p)",
+                          specificity, 10.0, source=SOURCE + ", Sec. 2: the limit depends on the potential", oracle="cvxpy Bregman projections for every p")
+        log.artifact("mirror_descent", X=Xn, y=yn, w0=w0n, p_values=np.array(ps), w_md=np.stack([rows[p]["w"] for p in ps]),
+                     w_oracle=np.stack([oracles[p] for p in ps]))
+        return {"rows": rows, "ps": ps}
+
+    # (b) ------------------------------------------------------------------------------------
+    def _steepest_descent(self, config: Config, log: RunLog) -> dict:
+        X, y = separable_gaussians(config.sd_n, config.sd_d, margin=0.1, separation=config.separation, generator=log.generator("classification"))
+        Z = y[:, None] * X
+        Zn = Z.cpu().numpy()
+        opt = {name: max_margin(X, y, norm=norm) for name, (norm, _, _) in GEOMETRIES.items()}
+        grid = set(log_grid(config.sd_steps, config.records).tolist())
+
+        def log_loss(params, batch):  # log L(w), L the mean exponential loss
+            return torch.logsumexp(-(Z @ params["w"]), dim=0) - math.log(Z.shape[0])
+
+        finals, series = {}, {}
+        for name, (norm, make, label) in GEOMETRIES.items():
+            B = float(np.linalg.norm(Zn, ord=DUAL_ORD[norm], axis=1).max())
+
+            def monitor(info, norm=norm, name=name):
+                if info.step not in grid:
+                    return None
+                return {"ratio": normalized_margin(info.params["w"], X, y, norm=norm) / opt[name].margin}
+
+            result = train(log_loss, {"w": torch.zeros(config.sd_d, dtype=X.dtype, device=X.device)}, steps=config.sd_steps,
+                           optimizer=make(config.step_fraction / B**2), callbacks=[Callback(monitor)], record_every=config.sd_steps,
+                           description=f"{label} (exp loss)", progress=log.progress)
+            finals[name] = result.params["w"].cpu().numpy()
+            series[name] = result.history["ratio"]
+            for s, v in zip(*series[name], strict=True):
+                log.scalar(f"margin_ratio_{name}", s, v)
+        table = {(a, b): normalized_margin(finals[a], X, y, norm=GEOMETRIES[b][0]) / opt[b].margin for a in GEOMETRIES for b in GEOMETRIES}
+        for (a, b), v in table.items():
+            log.metric(f"{a}_method_{b}_margin_ratio", v)
+        for name, (norm, _, label) in GEOMETRIES.items():
+            log.claim_greater(f"sd_margin_{name}", f"{label} (steepest descent in {name}) reaches >= 0.95 of the optimal {name} margin after {config.sd_steps} steps",
+                              table[(name, name)], 0.95, source=SOURCE + ", Thm 5 (limit = the max-margin of the same norm) with eta_t = 1/(B^2 L(w_t))",
+                              oracle=f"max_margin(X, y, norm={norm!r}): " + ("cvxpy QP" if norm == 2 else "scipy linprog (HiGHS) LP"))
+        r21 = normalized_margin(opt["l2"].direction, X, y, norm=1) / opt["l1"].margin
+        log.metric("l1_margin_ratio_of_l2_svm", r21)
+        log.claim_close("geometry_matters", "GD's l1 margin is that of the l2-SVM direction (not the l1 optimum that coordinate descent reaches): GD's l1-margin ratio",
+                        table[("l2", "l1")], r21, atol=0.05, source=SOURCE + ", Thm 5 for the l2 geometry (GD -> l2 max margin); 0.05 = the 0.95 criterion of the margin claims",
+                        oracle="l1 margin of the cvxpy l2-SVM direction, over the LP l1 optimum")
+        log.artifact("steepest_descent", X=X.cpu().numpy(), y=y.cpu().numpy(), **{f"w_{k}": v for k, v in finals.items()},
+                     **{f"w_opt_{k}": opt[k].w for k in GEOMETRIES}, optimal_margins=np.array([opt[k].margin for k in GEOMETRIES]))
+        return {"series": series, "table": table, "r21": r21}
+
+    @staticmethod
+    def _figures(log: RunLog, md: dict, sd: dict) -> None:
+        fig, ax = figure(1, 1, width=5.2, height=3.8)
+        for i, p in enumerate(md["ps"]):
+            for q, (steps, d) in md["rows"][p]["series"].items():
+                if q == p:
+                    ax.plot(np.maximum(steps, 1), d, color=PALETTE[i], label=f"MD p = {p:g}: to its own oracle")
+                else:
+                    ax.plot(np.maximum(steps, 1), d, color=PALETTE[i], linestyle=":", linewidth=1.0,
+                            label=f"MD p = {p:g}: to the other p's oracles" if q == next(r for r in md["ps"] if r != p) else None)
+        ax.axhline(1e-6, **THEORY, label="claim threshold 1e-6")
+        ax.set(xscale="log", yscale="log", xlabel="mirror-descent step", ylabel="||w_t - w*_p|| / ||w*_p||",
+               title="Mirror descent -> Bregman projection of w0")
+        ax.legend(fontsize=8)
+        log.figure("mirror_descent", fig)
+
+        fig, axes = figure(2, 1, width=4.6, height=3.5)
+        names = list(GEOMETRIES)
+        for i, name in enumerate(names):
+            steps, r = sd["series"][name]
+            axes[0].plot(np.maximum(steps, 1), r, color=PALETTE[i], label=f"{GEOMETRIES[name][2]} ({name} margin)")
+        axes[0].axhline(0.95, **THEORY, label="claim threshold 0.95")
+        axes[0].set(xscale="log", xlabel="step", ylabel="margin / optimal margin (own norm)", ylim=(0, 1.05), title="Steepest descent -> its norm's max margin")
+        axes[0].legend(fontsize=8)
+        M = np.array([[sd["table"][(a, b)] for b in names] for a in names])
+        im = axes[1].imshow(M, vmin=0, vmax=1, cmap="viridis")
+        for i in range(len(names)):
+            for j in range(len(names)):
+                axes[1].text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", color="white" if M[i, j] < 0.6 else "black")
+        axes[1].set(xticks=range(len(names)), xticklabels=[f"{n} margin" for n in names], yticks=range(len(names)),
+                    yticklabels=[GEOMETRIES[n][2] for n in names], title="Final margin / optimum, every norm")
+        axes[1].grid(False)
+        fig.colorbar(im, ax=axes[1], fraction=0.046)
+        log.figure("steepest_descent", fig)
