@@ -6,15 +6,16 @@ import torch
 
 from dltheory.core import torch_generator
 from dltheory.core.errors import ConfigError
+from dltheory.data.synthetic import gaussian_mixture
 from dltheory.experiments.l4_landscapes import hessian_spectrum as hs
 from dltheory.runner import run_experiment
 
 
 def test_gaussian_mixture_shapes_labels_and_determinism():
-    x, y, means = hs.gaussian_mixture(4, 6, 10, separation=2.0, generator=torch_generator(0, "d"), dtype=torch.float64)
+    x, y, means = gaussian_mixture(4, 6, 10, separation=2.0, generator=torch_generator(0, "d"), dtype=torch.float64)
     assert x.shape == (40, 6) and y.shape == (40,) and means.shape == (4, 6)
     assert torch.equal(torch.bincount(y), torch.full((4,), 10))
-    x2, _, _ = hs.gaussian_mixture(4, 6, 10, separation=2.0, generator=torch_generator(0, "d"), dtype=torch.float64)
+    x2, _, _ = gaussian_mixture(4, 6, 10, separation=2.0, generator=torch_generator(0, "d"), dtype=torch.float64)
     assert torch.equal(x, x2)
 
 

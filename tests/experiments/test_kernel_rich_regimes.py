@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dltheory.core.rng import torch_generator
+from dltheory.data.synthetic import sparse_regression
 from dltheory.experiments.l2_algorithmic_regularization import kernel_rich_regimes as krr
 from dltheory.oracles.interpolation import q_alpha_interpolant
 from dltheory.runner import run_experiment
@@ -23,7 +24,7 @@ def test_relative_step_gd_caps_the_relative_change():
 
 
 def test_sparse_regression_shapes_and_sparsity():
-    X, y, beta = krr.sparse_regression(5, 12, 3, generator=torch_generator(0, "t"))
+    X, y, beta = sparse_regression(5, 12, 3, generator=torch_generator(0, "t"))
     assert X.shape == (5, 12) and y.shape == (5,) and int((beta != 0).sum()) == 3
     assert float(torch.linalg.norm(beta)) == pytest.approx(1.0)
     torch.testing.assert_close(y, X @ beta)
@@ -32,7 +33,7 @@ def test_sparse_regression_shapes_and_sparsity():
 @pytest.mark.parametrize("alpha", [0.1, 2.0])
 def test_gd_limit_matches_q_alpha_oracle(alpha):
     # GD on the diagonal net, run to convergence, lands on argmin Q_alpha (Woodworth et al., Thm 1)
-    X, y, _ = krr.sparse_regression(4, 8, 2, generator=torch_generator(1, "t"))
+    X, y, _ = sparse_regression(4, 8, 2, generator=torch_generator(1, "t"))
     p0 = {"w_plus": torch.full((8,), alpha, dtype=torch.float64), "w_minus": torch.full((8,), alpha, dtype=torch.float64)}
 
     def loss(p, batch):

@@ -8,22 +8,24 @@ import torch
 from numpy.polynomial import chebyshev
 
 from dltheory.core.errors import ConfigError
+from dltheory.data.images import digits_data
+from dltheory.data.synthetic import chebyshev_data
 from dltheory.experiments.l2_algorithmic_regularization import progressive_sharpening as ps
 from dltheory.runner import run_experiment
 
 
 def test_chebyshev_targets_match_numpy():
-    x, y = ps.chebyshev_data(4, 20, dtype=torch.float64, device="cpu")
+    x, y = chebyshev_data(4, 20, dtype=torch.float64, device="cpu")
     assert x.shape == y.shape == (20, 1)
     np.testing.assert_allclose(y.numpy()[:, 0], chebyshev.chebval(x.numpy()[:, 0], [0, 0, 0, 0, 1]), atol=1e-12)
 
 
 def test_digits_scale_and_one_hot():
-    x, y = ps.digits_data(30, input_scale=0.5, dtype=torch.float64, device="cpu")
+    x, y = digits_data(30, input_scale=0.5, dtype=torch.float64, device="cpu")
     assert x.shape == (30, 1, 8, 8) and y.shape == (30, 10)
     assert float(x.min()) >= 0 and float(x.max()) <= 0.5 and torch.all(y.sum(1) == 1)
     with pytest.raises(ValueError, match="`num_points` must be <= 1797"):
-        ps.digits_data(2000, input_scale=1.0, dtype=torch.float64, device="cpu")
+        digits_data(2000, input_scale=1.0, dtype=torch.float64, device="cpu")
 
 
 def test_square_loss_is_half_the_mean_squared_norm():

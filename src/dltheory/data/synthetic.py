@@ -5,6 +5,9 @@ r"""Synthetic data for theory settings: separable classification, underdetermine
   guaranteed margin. Generic (no symmetry, no hand-placed support vectors): the max-margin
   direction is close to, but not equal to, the planted one, as in the settings of Soudry et al.
   (JMLR 2018) and Gunasekar et al. (ICML 2018).
+- :func:`sparse_regression`: Gaussian design with a k-sparse ground truth (Woodworth et al. 2020).
+- :func:`gaussian_mixture`: C Gaussian classes around random means (Hessian spectra, Sagun et al.).
+- :func:`chebyshev_data`: a Chebyshev-polynomial regression target on [-1, 1] (Cohen et al. 2021).
 - :func:`underdetermined_regression`: fewer equations than unknowns, :math:`y = X w_\star`,
   so the interpolants form an affine space and the algorithm picks one (Gunasekar et al. 2018;
   Woodworth et al. 2020).
@@ -13,6 +16,8 @@ Every draw takes an explicit ``torch.Generator``; tensors are created on its dev
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -143,3 +148,31 @@ def underdetermined_regression(
     if noise > 0:
         y = y + noise * _randn((n,), generator, dtype)
     return X, y
+
+
+def sparse_regression(n: int, d: int, k: int, *, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""``X`` (n, d) with N(0, 1) entries, a k-sparse :math:`\beta_\star` with entries :math:`\pm 1/\sqrt k`
+    on a random support (unit norm), noiseless ``y = X beta_star``."""
+    X = torch.randn((n, d), generator=generator, dtype=torch.float64, device=generator.device)
+    support = torch.randperm(d, generator=generator, device=generator.device)[:k]
+    signs = torch.randint(0, 2, (k,), generator=generator, device=generator.device).to(torch.float64) * 2 - 1
+    beta = torch.zeros(d, dtype=torch.float64, device=generator.device)
+    beta[support] = signs / k**0.5
+    return X, X @ beta, beta
+
+
+def gaussian_mixture(num_classes: int, dim: int, per_class: int, *, separation: float, generator: torch.Generator,
+                     dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""``per_class`` points of each of C classes: :math:`x = \mu_c + \xi`, :math:`\mu_c \sim N(0, s^2 I/D)`,
+    :math:`\xi \sim N(0, I/D)`. Returns ``(x (n, D), y (n,), means (C, D))``."""
+    dev = generator.device
+    means = torch.randn(num_classes, dim, generator=generator, dtype=dtype, device=dev) * separation / math.sqrt(dim)
+    y = torch.arange(num_classes, device=dev).repeat_interleave(per_class)
+    x = means[y] + torch.randn(len(y), dim, generator=generator, dtype=dtype, device=dev) / math.sqrt(dim)
+    return x, y, means
+
+
+def chebyshev_data(degree: int, num_points: int, *, dtype: torch.dtype, device) -> tuple[Tensor, Tensor]:
+    r"""``num_points`` evenly spaced x on [-1, 1] with targets :math:`T_k(x) = \cos(k \arccos x)`, shapes (n, 1)."""
+    x = torch.linspace(-1.0, 1.0, num_points, dtype=dtype, device=device)[:, None]
+    return x, torch.cos(degree * torch.arccos(x.clamp(-1.0, 1.0)))

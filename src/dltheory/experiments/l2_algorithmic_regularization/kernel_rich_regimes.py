@@ -49,6 +49,7 @@ from pydantic import Field
 
 from dltheory.core import functionalize
 from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.data.synthetic import sparse_regression
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.factorization import DiagonalNet
@@ -74,15 +75,6 @@ def relative_step_gd(lr_max: float, fraction: float) -> Optimizer:
     return Optimizer(f"relative_step_gd(eps={fraction:g})", lr_max, lambda params: None, update)
 
 
-def sparse_regression(n: int, d: int, k: int, *, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""``X`` (n, d) with N(0, 1) entries, a k-sparse :math:`\beta_\star` with entries :math:`\pm 1/\sqrt k`
-    on a random support (unit norm), noiseless ``y = X beta_star``."""
-    X = torch.randn((n, d), generator=generator, dtype=torch.float64, device=generator.device)
-    support = torch.randperm(d, generator=generator, device=generator.device)[:k]
-    signs = torch.randint(0, 2, (k,), generator=generator, device=generator.device).to(torch.float64) * 2 - 1
-    beta = torch.zeros(d, dtype=torch.float64, device=generator.device)
-    beta[support] = signs / k**0.5
-    return X, X @ beta, beta
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:

@@ -43,10 +43,11 @@ from typing import Literal
 import numpy as np
 import torch
 from pydantic import Field, model_validator
-from torch import Tensor
 
 from dltheory.core import functionalize, num_params, to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.data.images import digits_data
+from dltheory.data.synthetic import chebyshev_data
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.conv import convnet
@@ -57,22 +58,8 @@ from dltheory.train import Callback, train
 SOURCE = "Cohen et al. 2021, abstract, Sec. 3 and Fig. 1-2"
 
 
-def chebyshev_data(degree: int, num_points: int, *, dtype: torch.dtype, device) -> tuple[Tensor, Tensor]:
-    r"""``num_points`` evenly spaced x on [-1, 1] with targets :math:`T_k(x) = \cos(k \arccos x)`, shapes (n, 1)."""
-    x = torch.linspace(-1.0, 1.0, num_points, dtype=dtype, device=device)[:, None]
-    return x, torch.cos(degree * torch.arccos(x.clamp(-1.0, 1.0)))
 
 
-def digits_data(num_points: int, *, input_scale: float, dtype: torch.dtype, device) -> tuple[Tensor, Tensor]:
-    """The first ``num_points`` scikit-learn digits as (n, 1, 8, 8) images in [0, input_scale] and one-hot (n, 10) targets."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    if num_points > len(d.target):
-        raise ValueError(f"`num_points` must be <= {len(d.target)} for the digits dataset; got {num_points}.")
-    x = torch.tensor(d.images[:num_points] / 16.0 * input_scale, dtype=dtype, device=device)[:, None]
-    y = torch.nn.functional.one_hot(torch.tensor(d.target[:num_points], device=device), 10).to(dtype)
-    return x, y
 
 
 def square_loss(fm):

@@ -56,8 +56,8 @@ from pydantic import Field
 from dltheory.core import functionalize
 from dltheory.core.errors import DivergenceError
 from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.data.synthetic import sparse_regression
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
-from dltheory.experiments.l2_algorithmic_regularization.kernel_rich_regimes import sparse_regression
 from dltheory.experiments.registry import register
 from dltheory.models.factorization import DiagonalNet
 from dltheory.probes.curvature import dense_hessian

@@ -42,6 +42,7 @@ from pydantic import Field
 
 from dltheory.core import functionalize, num_params, to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.data.synthetic import gaussian_mixture
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
@@ -54,15 +55,6 @@ SOURCE_BULK = "Sagun et al. 2017, Sec. 3 and Fig. 1-3 (bulk concentrated at zero
 SOURCE_OUT = "Sagun et al. 2017 (about C outliers); Papyan 2019 (outliers from the C class means; C-1 for softmax cross-entropy)"
 
 
-def gaussian_mixture(num_classes: int, dim: int, per_class: int, *, separation: float, generator: torch.Generator,
-                     dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""``per_class`` points of each of C classes: :math:`x = \mu_c + \xi`, :math:`\mu_c \sim N(0, s^2 I/D)`,
-    :math:`\xi \sim N(0, I/D)`. Returns ``(x (n, D), y (n,), means (C, D))``."""
-    dev = generator.device
-    means = torch.randn(num_classes, dim, generator=generator, dtype=dtype, device=dev) * separation / math.sqrt(dim)
-    y = torch.arange(num_classes, device=dev).repeat_interleave(per_class)
-    x = means[y] + torch.randn(len(y), dim, generator=generator, dtype=dtype, device=dev) / math.sqrt(dim)
-    return x, y, means
 
 
 def count_outliers(eigenvalues: np.ndarray, num_classes: int) -> tuple[int, float]:
