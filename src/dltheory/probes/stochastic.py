@@ -43,3 +43,17 @@ def stationary_covariance(H: torch.Tensor, Sigma: torch.Tensor, lr: float) -> tu
     keep = h > 1e-8 * h.max()
     h, Q = h[keep], Q[:, keep]
     return Q, lr**2 * (Q.T @ Sigma @ Q) / (1 - torch.outer(1 - lr * h, 1 - lr * h))
+
+
+def running_mean_and_se(samples: np.ndarray | torch.Tensor, *, points: int = 60, start: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Running Monte Carlo mean and its standard error at ``points`` log-spaced sample counts.
+
+    Returns ``(counts, mean, se)``; for plots of an estimate converging to a closed form.
+    """
+    x = samples.detach().cpu().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples, dtype=np.float64)
+    ns = np.unique(np.geomspace(min(start, x.shape[0]), x.shape[0], points).astype(int))
+    ns = ns[ns >= 2]
+    csum, csq = np.cumsum(x), np.cumsum(x * x)
+    mean = csum[ns - 1] / ns
+    se = np.sqrt(np.maximum(csq[ns - 1] / ns - mean**2, 0) / (ns - 1))
+    return ns, mean, se

@@ -50,7 +50,12 @@ from dltheory.oracles.trace_norm import (
     weighted_trace_norm,
     weighted_trace_norm_sdp,
 )
-from dltheory.probes.stochastic import SE_THRESHOLD, draw_in_chunks, mean_and_se
+from dltheory.probes.stochastic import (
+    SE_THRESHOLD,
+    draw_in_chunks,
+    mean_and_se,
+    running_mean_and_se,
+)
 from dltheory.train import train
 
 
@@ -172,11 +177,7 @@ class DropoutExplicitRegularizer(Experiment):
                               abs(mean - alternative) / se, SE_THRESHOLD,
                               source="Arora et al. 2021, Sec. 2 (the regularizer is data-dependent: weighted by the marginals p, q)",
                               oracle="closed form with uniform weights")
-        x = samples.detach().cpu().numpy()
-        ns = np.unique(np.geomspace(10, x.shape[0], 60).astype(int))
-        csum, csq = np.cumsum(x), np.cumsum(x * x)
-        run_mean = csum[ns - 1] / ns
-        run_se = np.sqrt(np.maximum(csq[ns - 1] / ns - run_mean**2, 0) / (ns - 1))
+        ns, run_mean, run_se = running_mean_and_se(samples)
         ax.fill_between(ns, run_mean - SE_THRESHOLD * run_se, run_mean + SE_THRESHOLD * run_se, alpha=0.25, label=r"MC mean $\pm$ 4 SE")
         ax.plot(ns, run_mean, label="MC mean over masks")
         ax.axhline(formula, label="loss + explicit regularizer", **THEORY)

@@ -84,6 +84,7 @@ from dltheory.probes.stochastic import (
     SE_THRESHOLD,
     draw_in_chunks,
     mean_and_se,
+    running_mean_and_se,
     stationary_covariance,
 )
 from dltheory.train import Callback, train
@@ -353,10 +354,7 @@ class DropoutLinearRegression(Experiment):
 
 def _running_mean_plot(ax, x: np.ndarray, formula: float, alternative: float, no_dropout: float, *, title: str, legend: bool) -> None:
     """Running MC mean +- 4 SE against the formula, the isotropic variant and the loss without the penalty."""
-    ns = np.unique(np.geomspace(10, x.shape[0], 60).astype(int))
-    csum, csq = np.cumsum(x), np.cumsum(x * x)
-    run_mean = csum[ns - 1] / ns
-    run_se = np.sqrt(np.maximum(csq[ns - 1] / ns - run_mean**2, 0) / (ns - 1))
+    ns, run_mean, run_se = running_mean_and_se(x)
     ax.fill_between(ns, run_mean - SE_THRESHOLD * run_se, run_mean + SE_THRESHOLD * run_se, alpha=0.25, label=r"MC mean $\pm$ 4 SE")
     ax.plot(ns, run_mean, label="MC mean over masks")
     ax.axhline(formula, label=r"$\|y-pXw\|^2 + p(1-p)\|\Gamma w\|^2$", **THEORY)
