@@ -26,6 +26,12 @@ def _randn(shape, generator: torch.Generator, dtype) -> Tensor:
     return torch.randn(shape, generator=generator, dtype=dtype, device=generator.device)
 
 
+def _shape2(shape: Sequence[int]) -> tuple[int, int]:
+    if len(shape) != 2:
+        raise ValueError(f"`shape` must be (m, n); got {tuple(shape)}.")
+    return check_int("shape[0]", int(shape[0]), minimum=1), check_int("shape[1]", int(shape[1]), minimum=1)
+
+
 class DeepFactorization(nn.Module):
     r"""End-to-end matrix :math:`W = W_N \cdots W_1 \in \mathbb R^{m\times n}` (``symmetric``:
     :math:`U U^\top` with :math:`U \in \mathbb R^{n \times r}`).
@@ -35,11 +41,13 @@ class DeepFactorization(nn.Module):
         depth: number of factors N >= 1 (ignored when ``symmetric``).
         width: hidden width of the inner factors (default ``max(m, n)``); rank of U when
             ``symmetric`` (default n).
-        init_scale: every factor starts as ``init_scale * G / sqrt(fan)``-free Gaussian:
-            entries ``N(0, init_scale^2)``; for ``balanced`` see below.
+        init_scale: without ``balanced``, every factor (and U) has i.i.d. ``N(0, init_scale^2)``
+            entries (no fan-in scaling: the end-to-end matrix has entries of order
+            ``init_scale^N * width^((N-1)/2)``); for ``balanced`` see below.
         balanced: balanced init (Arora et al. 2019): factors built from one Gaussian matrix's
             SVD so that :math:`W_{j+1}^\top W_{j+1} = W_j W_j^\top` and the end-to-end
-            matrix has Frobenius norm ``init_scale``.
+            matrix has Frobenius norm ``init_scale``. Needs ``width >= min(m, n)``; ignored when
+            ``symmetric`` (U U^T is balanced by construction).
         generator: draws the initialization.
         dtype: parameter dtype.
     """
@@ -47,7 +55,7 @@ class DeepFactorization(nn.Module):
     def __init__(self, shape: Sequence[int], *, depth: int = 2, width: int | None = None, init_scale: float = 1e-3,
                  balanced: bool = False, symmetric: bool = False, generator: torch.Generator, dtype=torch.float64):
         super().__init__()
-        m, n = (check_int("shape[0]", int(shape[0]), minimum=1), check_int("shape[1]", int(shape[1]), minimum=1))
+        m, n = _shape2(shape)
         depth = check_int("depth", depth, minimum=1)
         init_scale = check_float("init_scale", init_scale, minimum=0.0)
         self.shape = (m, n)
@@ -91,20 +99,38 @@ def end_to_end(params: dict[str, Tensor]) -> Tensor:
     return W
 
 
-def _balanced_factors(dims: list[int], scale: float, generator: torch.Generator, dtype) -> list[Tensor]:
-    """Balanced init: W_j = U_{j+1} S^{1/N} U_j^T with orthonormal U_j, W = scale * G/||G||_F."""
-    N = len(dims) - 1
-    m, n = dims[-1], dims[0]
-    G = _randn((m, n), generator, dtype)
-    G = scale * G / torch.linalg.norm(G)
-    Uo, S, Vh = torch.linalg.svd(G, full_matrices=False)
+def balanced_factors(W: Tensor, depth: int, *, width: int | None = None) -> list[Tensor]:
+    r"""A balanced factorization :math:`W = W_N \cdots W_1` of a given matrix W (m, n).
+
+    :math:`W_j = F_{j+1} S^{1/N} F_j^\top` with :math:`W = U S V^\top` (thin SVD), :math:`F_1 = V`,
+    :math:`F_{N+1} = U` and the first ``min(m, n)`` coordinates of each hidden layer of width
+    ``width`` (default ``max(m, n)``) as the inner frames, so that
+    :math:`W_{j+1}^\top W_{j+1} = W_j W_j^\top` (Arora, Cohen, Hazan 2018) and every factor has
+    singular values :math:`\sigma_i(W)^{1/N}`. Returns the factors ``[W_1, ..., W_N]``
+    (``W_1`` acts first), the layout of :class:`DeepFactorization`'s ``factors``. Cost: one SVD.
+    """
+    if W.ndim != 2:
+        raise ValueError(f"`W` must be a matrix (m, n); got shape {tuple(W.shape)}.")
+    N = check_int("depth", depth, minimum=1)
+    m, n = W.shape
+    k = max(m, n) if width is None else check_int("width", width, minimum=1)
+    dims = [n] + [k] * (N - 1) + [m]
+    Uo, S, Vh = torch.linalg.svd(W, full_matrices=False)
     r = S.shape[0]
     if min(dims[1:-1], default=r) < r:
-        raise ValueError(f"`width` must be >= min(m, n) = {r} for a balanced init; got dims {dims}.")
+        raise ValueError(f"`width` must be >= min(m, n) = {r} for a balanced factorization; got dims {dims}.")
     s = S ** (1.0 / N)
     # orthonormal frames of each hidden layer: the first r coordinates
-    frames = [Vh.T] + [torch.eye(d, r, dtype=dtype, device=G.device) for d in dims[1:-1]] + [Uo]
+    frames = [Vh.T] + [torch.eye(d, r, dtype=W.dtype, device=W.device) for d in dims[1:-1]] + [Uo]
     return [frames[j + 1] @ torch.diag(s) @ frames[j].T for j in range(N)]
+
+
+def _balanced_factors(dims: list[int], scale: float, generator: torch.Generator, dtype) -> list[Tensor]:
+    """Balanced init: the balanced factorization of W = scale * G/||G||_F, G Gaussian (m, n)."""
+    m, n = dims[-1], dims[0]
+    G = _randn((m, n), generator, dtype)
+    width = dims[1] if len(dims) > 2 else None  # DeepFactorization's hidden layers share one width
+    return balanced_factors(scale * G / torch.linalg.norm(G), len(dims) - 1, width=width)
 
 
 class DiagonalNet(nn.Module):
@@ -126,7 +152,7 @@ class DiagonalNet(nn.Module):
         else:
             u = torch.full((dim,), init_scale, dtype=dtype) if generator is None else init_scale * _randn((dim,), generator, dtype)
             self.u = nn.Parameter(u)
-            self.v = nn.Parameter(torch.zeros(dim, dtype=dtype) if generator is None else init_scale * _randn((dim,), generator, dtype))
+            self.v = nn.Parameter(torch.zeros(dim, dtype=dtype, device=u.device))  # v(0) = 0, so beta(0) = 0
 
     def beta(self) -> Tensor:
         """The linear predictor beta, shape (d,)."""
@@ -165,7 +191,7 @@ class GaussianSensing:
     @staticmethod
     def sample(num: int, shape: Sequence[int], *, generator: torch.Generator, symmetric: bool = False, dtype=torch.float64) -> GaussianSensing:
         num = check_int("num", num, minimum=1)
-        m, n = int(shape[0]), int(shape[1])
+        m, n = _shape2(shape)
         A = _randn((num, m, n), generator, dtype)
         if symmetric:
             if m != n:
@@ -192,13 +218,18 @@ class EntrySample:
     def sample(num: int, shape: Sequence[int], *, generator: torch.Generator, row_probs: Tensor | None = None, col_probs: Tensor | None = None) -> EntrySample:
         r"""``num`` distinct entries, uniformly or with probability :math:`\propto p_i q_j`
         (non-uniform marginals ``row_probs``, ``col_probs``), without replacement."""
-        m, n = int(shape[0]), int(shape[1])
+        m, n = _shape2(shape)
         num = check_int("num", num, minimum=1, maximum=m * n)
         dev = generator.device
-        p = torch.ones(m, dtype=torch.float64, device=dev) if row_probs is None else row_probs.to(dev, torch.float64)
-        q = torch.ones(n, dtype=torch.float64, device=dev) if col_probs is None else col_probs.to(dev, torch.float64)
-        if (p < 0).any() or (q < 0).any() or p.sum() == 0 or q.sum() == 0:
-            raise ValueError("`row_probs` and `col_probs` must be non-negative with a positive sum.")
+        p = torch.ones(m, dtype=torch.float64, device=dev) if row_probs is None else torch.as_tensor(row_probs).to(dev, torch.float64)
+        q = torch.ones(n, dtype=torch.float64, device=dev) if col_probs is None else torch.as_tensor(col_probs).to(dev, torch.float64)
+        if p.shape != (m,) or q.shape != (n,):
+            raise ValueError(f"`row_probs` must have shape ({m},) and `col_probs` shape ({n},); got {tuple(p.shape)} and {tuple(q.shape)}.")
+        if not (torch.isfinite(p).all() and torch.isfinite(q).all()) or (p < 0).any() or (q < 0).any() or p.sum() == 0 or q.sum() == 0:
+            raise ValueError("`row_probs` and `col_probs` must be finite and non-negative with a positive sum.")
+        support = int((p > 0).sum()) * int((q > 0).sum())
+        if num > support:
+            raise ValueError(f"`num` must be an int <= {support} (entries with positive probability); got {num}.")
         w = torch.outer(p / p.sum(), q / q.sum()).reshape(-1)
         idx = torch.multinomial(w, num, replacement=False, generator=generator)
         return EntrySample(idx // n, idx % n, (m, n))
@@ -216,8 +247,10 @@ class EntrySample:
 def low_rank_matrix(shape: Sequence[int], rank: int, *, generator: torch.Generator, normalize: bool = True, symmetric_psd: bool = False, dtype=torch.float64) -> Tensor:
     r"""A random rank-``rank`` matrix :math:`U V^\top` with Gaussian factors (``symmetric_psd``:
     :math:`U U^\top`); ``normalize`` scales it to unit Frobenius norm."""
-    m, n = int(shape[0]), int(shape[1])
+    m, n = _shape2(shape)
     rank = check_int("rank", rank, minimum=1, maximum=min(m, n))
+    if symmetric_psd and m != n:
+        raise ValueError(f"`shape` must be square for a symmetric PSD matrix; got {tuple(shape)}.")
     U = _randn((m, rank), generator, dtype)
     M = U @ U.T if symmetric_psd else U @ _randn((n, rank), generator, dtype).T
     return M / torch.linalg.norm(M) if normalize else M

@@ -1,1 +1,9 @@
-"""Independent reference solutions (convex programs, closed forms) that experiments are checked against."""
+"""Independent reference solutions (convex programs, closed forms) that experiments are checked against.
+
+Submodules:
+
+- ``interpolation``: min-l1 / min-l2 / :math:`Q_\\alpha` interpolants of ``X beta = y`` (diagonal nets).
+- ``nuclear``: min-nuclear-norm matrix sensing and completion, min-trace PSD sensing, and the
+  min-Frobenius (least-norm) solutions they are contrasted with (cvxpy).
+- ``trace_norm``: weighted trace norms and the equalized factorizations that attain them (dropout, Lecture 3).
+"""

@@ -1,0 +1,219 @@
+r"""Implicit regularization in matrix factorization (Gunasekar, Woodworth, Bhojanapalli, Neyshabur,
+Srebro, NeurIPS 2017).
+
+Matrix sensing of a rank-r PSD matrix :math:`X^\star \in \mathbb R^{n\times n}` from
+:math:`m < n(n+1)/2` linear measurements :math:`b_i = \langle A_i, X^\star\rangle`: the problem is
+underdetermined, so the training loss
+
+.. math:: L(U) = \frac{1}{2m}\sum_{i=1}^m \big(\langle A_i, UU^\top\rangle - b_i\big)^2,
+          \qquad U \in \mathbb R^{n\times n} \text{ (full width: no rank constraint)}
+
+has a continuum of global minima. Gunasekar et al. (Conjecture 1; proved for commuting
+:math:`A_i` in Thm 1) state that gradient flow from :math:`U(0) = \alpha U_0` converges, as
+:math:`\alpha \to 0`, to the minimum-nuclear-norm solution
+:math:`\operatorname{argmin}\{\|X\|_* : X \succeq 0,\ \mathcal A(X) = b\}` (on the PSD cone the
+nuclear norm is the trace), and not to the least-Frobenius-norm solution that GD on X itself
+would find. The paper's Fig. 2 shows the distance to the min-nuclear solution shrinking as
+:math:`\alpha` decreases.
+
+Setup. :math:`X^\star = GG^\top/\|GG^\top\|_F` with Gaussian :math:`G \in \mathbb R^{n\times r}`;
+symmetric Gaussian measurements :math:`A_i = (G_i + G_i^\top)/2`; ``measurements`` is chosen above
+the nuclear-norm recovery threshold (so the conjecture's limit is well defined and unique) yet
+well below :math:`n(n+1)/2` (so the interpolating set is large: the min-Frobenius solution is far
+from it). Below that threshold gradient flow from infinitesimal init can leave the min-nuclear
+solution (it minimizes rank greedily: Arora et al. 2019; Razin & Cohen 2020; Li, Luo, Lyu 2021).
+:math:`U(0) = \alpha U_0` with one Gaussian :math:`U_0` (i.i.d. N(0, 1) entries) shared by all
+:math:`\alpha`, plain GD in float64 with step ``lr_fraction`` x :math:`2/\lambda_{\max}`, the
+stability limit at the ground truth (Hessian of L at :math:`U^\star = (X^\star)^{1/2}`, by
+Lanczos; about 4.5-8 for the quick problem, so a fixed step of 0.25 would sit right at the edge
+for some seeds) or at the init when that is sharper (a large alpha on a large matrix starts with
+:math:`UU^\top` bigger than :math:`X^\star`; n = 50 with alpha = 0.1 diverged at the truth's step).
+All init scales are trained side by side as one stacked parameter (their
+gradients are independent, so these are exactly separate GD runs, with one loop overhead).
+Training stops when every relative residual :math:`\|\mathcal A(X) - b\|/\|b\|` falls below ``residual_tol`` or after ``steps`` steps.
+The approach to the limit is slow at the end: components of :math:`UU^\top` outside the range of
+:math:`X^\star` that the early residual excited decay like 1/t (GD on an over-parametrized
+factorization converges sublinearly), so the measured distance mixes the effect of
+:math:`\alpha` with this finite-time tail; both shrink with more steps.
+
+Oracles (cvxpy / numpy, independent of the training path): :func:`dltheory.oracles.nuclear.
+min_trace_psd_sensing` (SDP) and :func:`~dltheory.oracles.nuclear.min_frobenius_sensing`
+(pseudo-inverse).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+
+from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
+from dltheory.experiments.registry import register
+from dltheory.models.factorization import DeepFactorization, GaussianSensing, low_rank_matrix
+from dltheory.oracles.nuclear import min_frobenius_sensing, min_trace_psd_sensing, relative_distance
+from dltheory.probes.curvature import hessian_eigenvalues
+from dltheory.train import Callback, StopTraining, train
+
+SOURCE = "Gunasekar et al. 2017, Conjecture 1 and Thm 1 (alpha -> 0 limit is the min-nuclear-norm solution), Fig. 2"
+
+
+@register
+class MatrixSensing(Experiment):
+    """GD on X = U U^T from init scale alpha approaches the min-nuclear-norm (min-trace PSD) solution as alpha -> 0, far from the min-Frobenius one."""
+
+    id = "implicit-bias/matrix-sensing"
+    lecture = 2
+    title = "Small-init GD on U U^T finds the min-nuclear-norm solution"
+    papers = ("gunasekar2017",)
+
+    class Config(ExperimentConfig):
+        n: int = Field(10, ge=2, le=200, description="matrix size n (X is n x n)")
+        rank: int = Field(2, ge=1, description="rank r of the PSD ground truth")
+        measurements: int = Field(30, ge=1, description="number m of symmetric Gaussian measurements (m < n(n+1)/2)")
+        init_scales: list[float] = Field([1e-1, 3e-2, 1e-2, 3e-3, 1e-3], min_length=2, description="init scales alpha: U(0) = alpha U_0")
+        lr_fraction: float = Field(0.8, gt=0, lt=1, description="GD step as a fraction of the stability limit 2/lambda_max (at the ground truth or, if sharper, at the init)")
+        steps: int = Field(12_000, ge=1, description="maximum GD steps (all init scales are trained side by side)")
+        residual_tol: float = Field(1e-9, gt=0, lt=1, description="stop when ||A(X) - b|| / ||b|| is below this")
+        dtype: Literal["float32", "float64"] = Field("float64", description="parameter and data dtype")
+
+        @model_validator(mode="after")
+        def _underdetermined(self):
+            if self.rank > self.n:
+                raise ValueError(f"`rank` must be <= n = {self.n}; got {self.rank}")
+            if self.measurements >= self.n * (self.n + 1) // 2:
+                raise ValueError(f"`measurements` must be < n(n+1)/2 = {self.n * (self.n + 1) // 2} (an underdetermined problem); got {self.measurements}")
+            return self
+
+    presets = {
+        "tiny": {"n": 6, "rank": 1, "measurements": 14, "init_scales": [1e-1, 1e-2], "steps": 300},
+        "quick": {},
+        "full": {"n": 50, "rank": 2, "measurements": 400, "init_scales": [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4], "steps": 20_000},
+    }
+
+    def run(self, config: Config, log: RunLog) -> None:
+        dtype = getattr(torch, config.dtype)
+        n, m = config.n, config.measurements
+        g = log.generator("data")
+        X_star = low_rank_matrix((n, n), config.rank, generator=g, symmetric_psd=True, dtype=dtype)
+        op = GaussianSensing.sample(m, (n, n), generator=g, symmetric=True, dtype=dtype)
+        b = op(X_star)
+        nuc = min_trace_psd_sensing(op.A, b)
+        fro = min_frobenius_sensing(op.A, b)
+        log.info(f"min-trace PSD oracle: solver {nuc.solver}, status {nuc.status}, residual {nuc.residual:.2e}, {nuc.solve_time_s:.2f} s")
+        log.metric("oracle_solver", nuc.solver)
+        log.metric("oracle_status", nuc.status)
+        log.metric("oracle_residual", nuc.residual)
+        log.metric("nuclear_to_truth", relative_distance(nuc.X, X_star))
+        log.metric("frobenius_to_nuclear", relative_distance(fro.X, nuc.X))
+        A, b_norm = op.A, float(torch.linalg.norm(b))
+        alphas = list(config.init_scales)
+        U0 = torch.stack([DeepFactorization((n, n), symmetric=True, init_scale=a, generator=log.generator("init"), dtype=dtype).U.detach()
+                          for a in alphas])  # (k, n, n): alpha * the same Gaussian U_0
+        # step of each run: lr_fraction * 2 / sharpness, the sharpness at the ground truth (where GD
+        # ends) or at the init (larger for a large alpha, whose U U^T starts bigger than X*)
+        evals, evecs = torch.linalg.eigh(X_star)
+        sharp_truth = self._sharpness(A, b, evecs * evals.clamp_min(0).sqrt(), log.generator("lanczos", "truth"))
+        sharp = [max(sharp_truth, self._sharpness(A, b, U, log.generator("lanczos", f"{a:g}"))) for a, U in zip(alphas, U0, strict=True)]
+        lrs = torch.tensor([config.lr_fraction * 2.0 / s_ for s_ in sharp], dtype=dtype, device=A.device)
+        eta = float(lrs.max())
+        weights = lrs / eta  # GD with step eta on sum_a (lr_a / eta) L_a = GD with step lr_a on each L_a
+        log.metric("sharpness_at_truth", sharp_truth)
+        for a, lr_a in zip(alphas, lrs.tolist(), strict=True):
+            log.metric(f"lr_alpha{a:g}", lr_a)
+
+        # one GD run per alpha; the runs are stacked along a leading axis and trained together:
+        # the summed loss has block-separate gradients, so this is exactly len(alphas) independent GD runs
+        def residuals(U):  # (k, m): A(U_a U_a^T) - b for every alpha
+            return torch.einsum("mij,kij->km", A, U @ U.transpose(1, 2)) - b
+
+        def loss_fn(params, batch):
+            res = residuals(params["U"])
+            return 0.5 * (weights * (res * res).mean(dim=1)).sum()
+
+        def monitor(info):
+            r = torch.linalg.norm(residuals(info.params["U"]), dim=1) / b_norm
+            if bool((r < config.residual_tol).all()):
+                raise StopTraining
+            return {f"relative_residual/alpha={a:g}": float(v) for a, v in zip(alphas, r, strict=True)}
+
+        res = train(loss_fn, {"U": U0}, steps=config.steps, lr=eta, callbacks=[Callback(monitor, every=50)],
+                    record_every=10, description=f"GD on UU^T, {len(alphas)} init scales", progress=log.progress)
+        log.metric("steps", res.steps)
+        for name in res.history.names():
+            if name.startswith("relative_residual"):
+                for s, v in zip(*res.history[name], strict=True):
+                    log.scalar(name, s, v)
+        finals = [U.cpu().numpy() for U in res.params["U"]]
+        A_np, b_np = A.cpu().numpy(), b.cpu().numpy()
+        rows = []
+        for alpha, U in zip(alphas, finals, strict=True):
+            X = U @ U.T
+            resid = float(np.linalg.norm(np.einsum("kij,ij->k", A_np, X) - b_np)) / b_norm
+            row = {"alpha": alpha, "d_nuclear": relative_distance(X, nuc.X), "d_frobenius": relative_distance(X, fro.X),
+                   "d_truth": relative_distance(X, X_star), "residual": resid}
+            rows.append(row)
+            for k, v in row.items():
+                if k != "alpha":
+                    log.metric(f"{k}_alpha{alpha:g}", v)
+            log.info(f"alpha={alpha:g}: " + ", ".join(f"{k} {v:.3e}" for k, v in row.items() if k != "alpha"))
+        log.artifact("data_oracles_params", A=A, b=b, X_star=X_star, X_min_nuclear=nuc.X, X_min_frobenius=fro.X,
+                     init_scales=np.array(config.init_scales), U_final=np.stack(finals),
+                     X_gd=np.stack([U @ U.T for U in finals]))
+        self._claims(log, rows)
+        self._figure(log, rows, finals, nuc.X, fro.X, X_star.cpu().numpy())
+
+    @staticmethod
+    def _sharpness(A, b, U, generator) -> float:
+        r"""Top Hessian eigenvalue of :math:`L(U) = \frac{1}{2m}\|\mathcal A(UU^\top) - b\|^2` at U (Lanczos).
+
+        At :math:`U^\star = (X^\star)^{1/2}` it is the same for every interpolating :math:`U^\star Q`
+        (Q orthogonal), where GD ends, so :math:`2/\lambda_{\max}` there bounds the stable step.
+        """
+        def f(params):
+            res = torch.einsum("mij,ij->m", A, params["U"] @ params["U"].T) - b
+            return 0.5 * (res * res).mean()
+
+        return float(hessian_eigenvalues(f, {"U": U}, generator=generator).eigenvalues[0])
+
+    @staticmethod
+    def _claims(log: RunLog, rows: list[dict]) -> None:
+        by_alpha = sorted(rows, key=lambda r: r["alpha"])  # smallest alpha first
+        small = by_alpha[0]
+        oracle = "cvxpy min tr X s.t. X PSD, A(X) = b (dltheory.oracles.nuclear.min_trace_psd_sensing)"
+        log.claim_less("near_min_nuclear", f"GD from the smallest init (alpha = {small['alpha']:g}) ends near the min-nuclear-norm solution: ||X_GD - X_nuc||_F / ||X_nuc||_F",
+                       small["d_nuclear"], 0.05, source=SOURCE + "; the limit is 0, 5% allows for finite alpha and steps", oracle=oracle)
+        d = [r["d_nuclear"] for r in by_alpha]
+        worst = max(d[i] / d[i + 1] for i in range(len(d) - 1))
+        log.claim_less("shrinks_with_alpha", "the distance to the min-nuclear solution shrinks as alpha decreases: max over adjacent alphas of d(smaller alpha) / d(larger alpha)",
+                       worst, 1.0, source=SOURCE + " (monotone approach as alpha -> 0, Fig. 2)", oracle=oracle)
+        log.claim_greater("far_from_min_frobenius", f"at alpha = {small['alpha']:g} the GD solution is much farther from the min-Frobenius solution than from the min-nuclear one: d(X_GD, X_fro) / d(X_GD, X_nuc)",
+                          small["d_frobenius"] / small["d_nuclear"], 10.0,
+                          source="Gunasekar et al. 2017, Sec. 1-2 (the factorized GD limit is not the min-Frobenius solution of GD on X); 10 = an order of magnitude",
+                          oracle="numpy pseudo-inverse (min ||X||_F s.t. A(X) = b) and the cvxpy min-trace solution")
+        log.claim_less("interpolates", "every GD run reaches a global minimum of the training loss: max over alpha of ||A(X_GD) - b|| / ||b||",
+                       max(r["residual"] for r in rows), 1e-3, source="Gunasekar et al. 2017, Thm 1 assumes the limit is a global optimum (A(X) = b)",
+                       oracle="measurements recomputed in numpy from the final U")
+
+    @staticmethod
+    def _figure(log: RunLog, rows, finals, X_nuc, X_fro, X_star) -> None:
+        fig, (ax, ax2) = figure(2, 1, height=3.6)
+        alphas = np.array([r["alpha"] for r in rows])
+        ax.plot(alphas, [r["d_nuclear"] for r in rows], "o-", color=PALETTE[0], label="to min-nuclear (cvxpy)")
+        ax.plot(alphas, [r["d_frobenius"] for r in rows], "s-", color=PALETTE[1], label="to min-Frobenius (pinv)")
+        ax.axhline(0.05, **THEORY, label="claim threshold (limit: 0)")
+        ax.set(xscale="log", yscale="log", xlabel="init scale alpha  (U(0) = alpha U_0)", ylabel="relative Frobenius distance",
+               title="GD on U U^T: distance of the solution")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), ncol=2)
+        i_small = int(np.argmin(alphas))
+        idx = np.arange(1, X_nuc.shape[0] + 1)
+        ax2.plot(idx, np.linalg.eigvalsh(X_fro)[::-1], "s-", color=PALETTE[1], markersize=3, label="min-Frobenius")
+        ax2.plot(idx, np.linalg.eigvalsh(finals[i_small] @ finals[i_small].T)[::-1], "o-", color=PALETTE[0], markersize=4,
+                 label=f"GD, alpha = {alphas[i_small]:g}")
+        ax2.plot(idx, np.linalg.eigvalsh(X_nuc)[::-1], **THEORY, label="min-nuclear (cvxpy)")
+        ax2.axhline(0.0, color="black", linewidth=0.6)
+        ax2.set(xlabel="index i", ylabel="eigenvalue lambda_i", title=f"Spectra (ground truth rank {np.linalg.matrix_rank(X_star, tol=1e-8)})")
+        ax2.legend()
+        log.figure("distance_vs_alpha", fig)
