@@ -47,7 +47,11 @@ def _style_axes(ax) -> None:
 
 
 def save(fig: Figure, path) -> None:
-    """Save ``fig`` as PNG and close it."""
+    """Save ``fig`` as PNG and close it (legends made after :func:`figure` get the style too)."""
+    legends = [ax.get_legend() for ax in fig.axes] + list(fig.legends)
+    for leg in legends:
+        if leg is not None:
+            leg.set_frame_on(False)
     with matplotlib.rc_context(_RC):
         fig.tight_layout()
         fig.savefig(path)
