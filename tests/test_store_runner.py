@@ -102,9 +102,10 @@ def _start_slow(runs_dir):
     raise AssertionError("the slow run never started")
 
 
-def test_sigterm_is_recorded_as_interrupted(runs_dir):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_are_recorded_as_interrupted(sig, runs_dir):
     p = _start_slow(runs_dir)
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     p.wait(timeout=30)
     (rec,) = Store(runs_dir).recent()
     assert rec.status == "interrupted"
