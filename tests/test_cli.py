@@ -102,3 +102,16 @@ def test_real_cli_process_no_traceback(tmp_path):
 def test_brackets_in_messages_are_shown_verbatim(runs_dir):
     r = invoke("run", "testing/quadratic", "--set", "dim=[1,2]", "--runs-dir", runs_dir)
     assert r.exit_code == 2 and "[1, 2]" in r.stderr
+
+
+def test_sweep_on_ray_records_every_run(runs_dir):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    # ray workers import dltheory afresh: use a registered course experiment (tiny: claims may fail)
+    exp = "edge-of-stability/sharpness-reduction"
+    r = invoke("sweep", exp, "--grid", "lr=0.1,0.05", "--seeds", "0-1", "--preset", "tiny", "--backend", "ray", "--jobs", "2", "--runs-dir", runs_dir)
+    assert r.exit_code in (0, 1), r.output
+    from dltheory.store import Store
+
+    recs = Store(runs_dir).recent(100)
+    assert len(recs) == 4 and all(x.status in ("ok", "failed") for x in recs)
+    assert {x.config["lr"] for x in recs} == {0.1, 0.05}
