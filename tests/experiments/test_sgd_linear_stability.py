@@ -72,15 +72,6 @@ def test_second_moment_map_matches_monte_carlo():
     np.testing.assert_allclose(exact, ref, rtol=1e-12, atol=1e-12)
 
 
-def test_iid_batches_draw_distinct_indices_afresh():
-    X = torch.arange(10.0)[:, None]
-    it = iter(sls.IIDBatches((X, X[:, 0]), 3, torch_generator(0, "b")))
-    seen = [next(it)[1] for _ in range(50)]
-    assert all(len(set(b.tolist())) == 3 for b in seen)
-    counts = np.bincount(torch.cat(seen).long().numpy(), minlength=10)
-    assert counts.min() > 0  # every sample is drawn, with replacement across steps
-
-
 def test_tiny_run_records_claims_and_artifacts(runs_dir):
     r = run_experiment("implicit-bias/sgd-linear-stability", preset="tiny", runs_dir=runs_dir)
     assert r.status in ("ok", "failed"), r.result.get("error")

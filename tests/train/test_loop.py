@@ -162,3 +162,20 @@ def test_final_parameters_saved(tmp_path):
     saved = torch.load(tmp_path / "final.pt")
     assert torch.equal(saved["params"]["w"], res.params["w"]) and saved["steps"] == 5
     assert saved["history"]["loss"][0][-1] == 5
+
+
+def test_iid_sampling_draws_distinct_indices_afresh():
+    X = torch.arange(10.0)[:, None]
+    seen = []
+
+    def loss(p, batch):
+        seen.append(batch[1])
+        return (p["w"] * batch[0][:, 0]).sum() * 0.0
+
+    train(loss, {"w": torch.zeros(1)}, steps=50, optimizer="sgd", lr=0.1, data=(X, X[:, 0]), batch_size=3, sampling="iid", generator=torch.Generator().manual_seed(0))
+    seen = seen[:50]
+    assert all(len(set(b.tolist())) == 3 for b in seen)
+    counts = torch.bincount(torch.cat(seen).long(), minlength=10)
+    assert counts.min() > 0  # every sample is drawn, with replacement across steps
+    with pytest.raises(ValueError, match="`sampling` must be one of"):
+        train(loss, {"w": torch.zeros(1)}, steps=1, optimizer="sgd", lr=0.1, data=(X, X[:, 0]), batch_size=3, sampling="bootstrap", generator=torch.Generator())

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dltheory.core.errors import DivergenceError, check_float, check_int
+from dltheory.core.errors import DivergenceError, check_choice, check_float, check_int
 from dltheory.core.params import Params, clone_params
 from dltheory.core.progress import task
 from dltheory.train.optimizers import Optimizer, make_optimizer
@@ -90,7 +90,7 @@ class TrainResult:
     final_loss: float
 
 
-def _batches(data: Any, batch_size: int | None, generator: torch.Generator | None) -> Callable[[], Any]:
+def _batches(data: Any, batch_size: int | None, generator: torch.Generator | None, sampling: str = "reshuffle") -> Callable[[], Any]:
     """A function returning the next batch: the whole data, a random minibatch, or the next
     item of an iterable (cycled)."""
     if data is None:
@@ -107,6 +107,13 @@ def _batches(data: Any, batch_size: int | None, generator: torch.Generator | Non
         check_int("batch_size", batch_size, minimum=1)
         if generator is None:
             raise ValueError("`generator` must be given for minibatch sampling (no global RNG is used).")
+        if sampling == "iid":
+
+            def next_iid_minibatch():  # distinct indices, drawn afresh at every step
+                idx = torch.randperm(n, generator=generator, device=generator.device)[:batch_size]
+                return tuple(t[idx.to(t.device)] for t in tensors)
+
+            return next_iid_minibatch
         state = {"perm": None, "pos": n}
 
         def next_minibatch():  # random reshuffling, one epoch at a time
@@ -141,6 +148,7 @@ def train(
     lr: float | None = None,
     data: Any = None,
     batch_size: int | None = None,
+    sampling: str = "reshuffle",
     generator: torch.Generator | None = None,
     callbacks: Sequence[Callback] = (),
     record_every: int = 1,
@@ -162,6 +170,9 @@ def train(
         data: ``None``, a tuple of tensors sharing the first dimension, or an iterable of
             batches (cycled).
         batch_size: minibatch size for tensor data (``None``: full batch).
+        sampling: how minibatches are drawn: ``"reshuffle"`` (random reshuffling, one pass
+            over the data per epoch) or ``"iid"`` (``batch_size`` distinct indices drawn
+            afresh at every step: the SGD of most stability analyses).
         generator: the ``torch.Generator`` drawing minibatches.
         callbacks: :class:`Callback` objects, called at step 0, every ``every`` steps and
             after the last step.
@@ -190,7 +201,8 @@ def train(
         optimizer = make_optimizer(optimizer, lr)
     elif not isinstance(optimizer, Optimizer):
         raise TypeError(f"`optimizer` must be an Optimizer or a name; got {type(optimizer).__name__}.")
-    next_batch = _batches(data, batch_size, generator)
+    check_choice("sampling", sampling, ("reshuffle", "iid"))
+    next_batch = _batches(data, batch_size, generator, sampling)
 
     current = clone_params(params, requires_grad=True)
     state = optimizer.init(current)

@@ -23,8 +23,8 @@ with :math:`H_B = \frac1B\sum_{i\in B} g_i g_i^\top`.
   claim: an SGD trajectory can converge almost surely to a minimum whose second moment is
   unstable (rare heavy-tailed excursions), and we saw one seed do so with
   :math:`\rho = 1.03` (its trace was still far below :math:`2/\eta`).
-  SGD here draws i.i.d. batches at every step (:class:`IIDBatches`, passed as ``data`` to the
-  training loop), the process analysed in the paper.
+  SGD here draws i.i.d. batches at every step (the training loop's ``sampling="iid"``), the
+  process analysed in the paper.
 - For diagonal nets the trace has a closed form at every point (the residual terms
   :math:`\pm 2\,\partial_{\beta_j} L` on the diagonal cancel):
   :math:`\operatorname{tr} H = \frac4n\sum_j (w_{+,j}^2 + w_{-,j}^2)\|X_{:,j}\|^2 = 4\sum_j c_j\sqrt{\beta_j^2 + 4(w_{+,j}w_{-,j})^2} \ge 4\sum_j c_j|\beta_j|`
@@ -64,23 +64,6 @@ from dltheory.probes.curvature import dense_hessian
 from dltheory.train import Callback, StopTraining, train
 
 SOURCE = "Wu & Su 2023, Sec. 3"
-
-
-class IIDBatches:
-    """An endless iterator of minibatches of ``batch_size`` distinct indices drawn afresh at every
-    step (i.i.d. across steps, the SGD of the stability analysis; the training loop's own
-    ``batch_size`` sampler reshuffles once per epoch, which is a different, more stable process)."""
-
-    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch.Generator):
-        self.tensors, self.batch_size, self.generator = tensors, batch_size, generator
-        self.n = tensors[0].shape[0]
-
-    def __iter__(self) -> IIDBatches:
-        return self
-
-    def __next__(self) -> tuple[torch.Tensor, ...]:
-        idx = torch.randperm(self.n, generator=self.generator, device=self.generator.device)[: self.batch_size]
-        return tuple(t[idx] for t in self.tensors)
 
 
 def diagonal_net_hessian(w_plus: torch.Tensor, w_minus: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -177,9 +160,9 @@ class SGDLinearStability(Experiment):
         runs = {}
         diverged = 0
         for seed in ["gd"] + list(range(config.seeds)):
-            data = (X, y) if seed == "gd" else IIDBatches((X, y), config.batch_size, log.generator("sgd", seed))
+            sampler = {} if seed == "gd" else {"batch_size": config.batch_size, "sampling": "iid", "generator": log.generator("sgd", seed)}
             try:
-                res = train(loss, p0, steps=config.steps, lr=eta, data=data, callbacks=[Callback(curvature, every=config.probe_every)],
+                res = train(loss, p0, steps=config.steps, lr=eta, data=(X, y), **sampler, callbacks=[Callback(curvature, every=config.probe_every)],
                             record_every=config.probe_every, description=f"{'GD' if seed == 'gd' else 'SGD'} {seed}", progress=log.progress)
             except DivergenceError as e:
                 if seed == "gd":
