@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-STAMP := $(VENV)/.installed
+EXTRAS ?= dev
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PRESET ?= quick
 
 .PHONY: setup demo test bench lint clean
@@ -14,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	$(PIP) install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 demo: setup
@@ -23,8 +25,8 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
-bench: setup
-	$(PIP) install -q -c constraints.txt -e '.[dev,bench]'
+bench:
+	$(MAKE) setup EXTRAS=dev,bench
 	$(BIN)/python benchmarks/run_all.py
 
 lint: setup

@@ -69,3 +69,25 @@ class Slow(Experiment):
         while time.time() - t0 < config.seconds:
             time.sleep(0.01)
         log.claim_greater("slept", "it slept", time.time() - t0, 0.0, source="-", oracle="clock")
+
+
+@register
+class SeedDependent(Experiment):
+    """A claim that fails on every third seed, and a check that always holds (fixture of `verify`)."""
+
+    id = "testing/seed-dependent"
+    lecture = 1
+    title = "seed-dependent (test fixture)"
+    papers = ()
+
+    class Config(ExperimentConfig):
+        period: int = Field(3, ge=1, le=100, description="the claim fails on seeds divisible by this")
+        only_checks: bool = Field(False, description="record the check alone")
+
+    presets = {"tiny": {}, "quick": {}, "full": {}}
+
+    def run(self, config: Config, log: RunLog) -> None:
+        log.claim_close("identity", "1 + 1 = 2", 1.0 + 1.0, 2.0, atol=0.0, source="-", oracle="arithmetic", kind="check")
+        if config.only_checks:
+            return
+        log.claim_greater("seed_residue", "the seed is not a multiple of the period", log.seed % config.period, 0, source="-", oracle="none")

@@ -104,14 +104,51 @@ def test_brackets_in_messages_are_shown_verbatim(runs_dir):
     assert r.exit_code == 2 and "[1, 2]" in r.stderr
 
 
-def test_sweep_on_ray_records_every_run(runs_dir):
-    pytest.importorskip("ray", reason="the ray extra is not installed")
-    # ray workers import dltheory afresh: use a registered course experiment (tiny: claims may fail)
-    exp = "edge-of-stability/sharpness-reduction"
-    r = invoke("sweep", exp, "--grid", "lr=0.1,0.05", "--seeds", "0-1", "--preset", "tiny", "--backend", "ray", "--jobs", "2", "--runs-dir", runs_dir)
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """A real two-node Ray cluster on loopback: a head and a worker node, stopped afterwards."""
+    if os.environ.get("DLTHEORY_REQUIRE_RAY") != "1":
+        pytest.importorskip("ray", reason="the ray extra is not installed")
+    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    port = _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--num-cpus", "1", "--object-store-memory", str(80 * 2**20), "--disable-usage-stats"]
+    address = f"127.0.0.1:{port}"
+    try:
+        subprocess.run([ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--include-dashboard", "false", *common],
+                       check=True, env=env, capture_output=True, timeout=120)
+        subprocess.run([ray_bin, "start", "--address", address, "--node-ip-address", "127.0.0.1", *common],
+                       check=True, env=env, capture_output=True, timeout=120)
+        yield address
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_sweep_on_a_ray_cluster_records_every_run(runs_dir, ray_cluster, monkeypatch):
+    import ray
+
+    # the workers import dltheory afresh: use a registered course experiment (tiny: claims may fail)
+    exp = "intro/optimizers"
+    ray.init(address=ray_cluster, log_to_driver=False)
+    try:
+        assert sum(n["Alive"] for n in ray.nodes()) == 2 and ray.cluster_resources()["CPU"] == 2
+    finally:
+        ray.shutdown()
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster)
+    r = invoke("sweep", exp, "--seeds", "0-3", "--preset", "tiny", "--backend", "ray", "--runs-dir", runs_dir)
     assert r.exit_code in (0, 1), r.output
+    assert not ray.is_initialized()  # the CLI disconnected from the cluster it joined
     from dltheory.store import Store
 
     recs = Store(runs_dir).recent(100)
-    assert len(recs) == 4 and all(x.status in ("ok", "failed") for x in recs)
-    assert {x.config["lr"] for x in recs} == {0.1, 0.05}
+    assert len(recs) == 4 and all(x.status in ("ok", "failed") for x in recs), [(x.status, x.error) for x in recs]
+    assert sorted(x.seed for x in recs) == [0, 1, 2, 3]
+    assert len({x.config_hash for x in recs}) == 1

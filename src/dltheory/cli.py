@@ -46,14 +46,35 @@ def _verdict(holds: bool) -> str:
     return "[green]holds[/]" if holds else "[red]FAILS[/]"
 
 
+def _fmt_measured(m) -> str:
+    return f"{m:.4g}" if isinstance(m, (int, float)) else escape(str(m))
+
+
 def _claims_table(result: dict) -> Table:
+    """Claims first (measurements against theory), then checks (identities verified exactly), apart."""
+    claims = [c for c in result.get("claims", []) if c.get("kind", "claim") == "claim"]
+    checks = [c for c in result.get("claims", []) if c.get("kind", "claim") == "check"]
     t = Table(title=f"{result['experiment']} ({result['preset']}, seed {result['seed']}): {result['status']}", title_justify="left")
-    for col in ("claim", "measured", "expected", "verdict", "source"):
+    for col in ("claim", "measured", "expected", "verdict", "source", "oracle"):
         t.add_column(col, overflow="fold")
-    for c in result.get("claims", []):
-        m = c["measured"]
-        t.add_row(escape(c["statement"]), f"{m:.4g}" if isinstance(m, (int, float)) else escape(str(m)), escape(str(c["expected"])), _verdict(c["holds"]), escape(c["source"]))
+    for c in claims:
+        t.add_row(escape(c["statement"]), _fmt_measured(c["measured"]), escape(str(c["expected"])), _verdict(c["holds"]), escape(c["source"]), escape(c.get("oracle", "")))
+    if checks:
+        t.add_section()
+        t.add_row("[bold]checks[/] (identities and constructions, verified exactly)", "", "", "", "", "")
+        for c in checks:
+            t.add_row(escape(c["statement"]), _fmt_measured(c["measured"]), escape(str(c["expected"])), _verdict(c["holds"]), escape(c["source"]), escape(c.get("oracle", "")))
     return t
+
+
+def _count(claims: list[dict]) -> str:
+    """'5/5 claims, 3/3 checks' (checks only when there are any)."""
+    parts = []
+    for kind in ("claim", "check"):
+        cs = [c for c in claims if c.get("kind", "claim") == kind]
+        if cs or kind == "claim":
+            parts.append(f"{sum(bool(c['holds']) for c in cs)}/{len(cs)} {kind}s")
+    return ", ".join(parts)
 
 
 @app.command("list")
@@ -139,7 +160,7 @@ def course(
         _fail(f"`--lecture` {lecture} has no implemented experiments; see `dltheory list --all`.")
     store = _store(runs_dir)
     summary = Table(title=f"The course at preset {preset}")
-    for col in ("experiment", "status", "claims", "time (s)"):
+    for col in ("experiment", "status", "claims and checks holding", "time (s)"):
         summary.add_column(col)
     worst = 0
     try:
@@ -151,9 +172,8 @@ def course(
                 except ConfigError as e:
                     _fail(str(e))
                 res = r.result
-                n_hold = sum(c["holds"] for c in res["claims"])
                 color = "green" if r.status == "ok" else "red"
-                summary.add_row(x.id, f"[{color}]{r.status}[/]", f"{n_hold}/{len(res['claims'])}", f"{res['wall_time_s']:.1f}")
+                summary.add_row(x.id, f"[{color}]{r.status}[/]", _count(res["claims"]), f"{res['wall_time_s']:.1f}")
                 if r.status != "ok":
                     worst = 1
                     if r.status == "error":
@@ -239,11 +259,15 @@ def sweep(
     seeds: Annotated[str, typer.Option("--seeds", help="Seeds: 0-4 or 1,3,5.")] = "0",
     preset: Annotated[str, typer.Option("--preset")] = "quick",
     backend: Annotated[str, typer.Option("--backend", help="local or ray.")] = "local",
-    jobs: Annotated[int, typer.Option("--jobs", help="Parallel runs.")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", help="Parallel runs (local processes, or Ray CPUs when Ray is started here).")] = 1,
     device: Annotated[str, typer.Option("--device")] = "cpu",
     runs_dir: RunsDir = None,
 ) -> None:
-    """Run a grid of configs x seeds; finished combinations are skipped on rerun."""
+    """Run a grid of configs x seeds; finished combinations are skipped on rerun.
+
+    With --backend ray, a running cluster is joined when RAY_ADDRESS is set (every node must
+    see the runs dir); otherwise Ray is started on this machine with --jobs CPUs.
+    """
     from dltheory.core.progress import task
     from dltheory.sweep import parse_grid, parse_seeds, plan, run_sweep
 
@@ -266,6 +290,57 @@ def sweep(
         bad |= status.split(" ")[0] not in ("ok", "skipped") or "failed" in status
     out.print(t)
     raise typer.Exit(1 if bad else 0)
+
+
+@app.command()
+def verify(
+    experiment: Annotated[str, typer.Argument(help="Experiment id.")],
+    seeds: Annotated[str, typer.Option("--seeds", help="Seeds: 0-19 or 1,3,5.")] = "0-9",
+    preset: Annotated[str, typer.Option("--preset")] = "quick",
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Config override key=value (repeatable).")] = None,  # noqa: UP045
+    backend: Annotated[str, typer.Option("--backend", help="local or ray.")] = "local",
+    jobs: Annotated[int, typer.Option("--jobs", help="Parallel runs.")] = 1,
+    device: Annotated[str, typer.Option("--device")] = "cpu",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Run one config on many seeds and print how often each claim held (exit 0 only if always)."""
+    import statistics
+
+    from dltheory.core.progress import task
+    from dltheory.experiments.registry import parse_overrides
+    from dltheory.sweep import parse_seeds
+    from dltheory.sweep import verify as verify_seeds
+
+    try:
+        overrides = parse_overrides(set_ or [])
+        s = parse_seeds(seeds)
+        with task(f"verify {experiment}", total=len(s)) as advance:
+            results, rates = verify_seeds(experiment, s, preset=preset, overrides=overrides, device=device, runs_dir=runs_dir, backend=backend, jobs=jobs, on_done=lambda *a: advance(1))
+    except (ConfigError, UnknownExperimentError) as e:
+        _fail(str(e))
+    except RunInterrupted as e:
+        _fail(str(e), 130)
+    errors = [(p.seed, run_id) for p, run_id, status in results if status.startswith("error") or "(error" in status]
+    title = f"{experiment} ({preset}{', ' + ' '.join(set_ or []) if set_ else ''}) over {len(s)} seeds {seeds}"
+    t = Table(title=title, title_justify="left")
+    for col in ("kind", "claim", "held", "min", "median", "max", "failing seeds"):
+        t.add_column(col, overflow="fold")
+    always = True
+    for kind in ("claim", "check"):
+        for r in sorted((r for r in rates.values() if r.kind == kind), key=lambda r: r.claim_id):
+            ok = r.holding == r.seeds
+            always &= ok
+            vals = r.values
+            stats = [f"{f(vals):.4g}" if vals else "-" for f in (min, statistics.median, max)]
+            held = f"[{'green' if ok else 'red'}]{r.holding}/{r.seeds}[/]"
+            t.add_row(kind, escape(r.claim_id), held, *stats, ", ".join(map(str, r.failing_seeds)) or "-")
+    out.print(t)
+    for seed, run_id in errors:
+        err.print(f"[red]seed {seed} raised[/]: `dltheory show {run_id}`", highlight=False)
+    if not rates:
+        _fail(f"no finished run of {experiment} recorded a claim on seeds {seeds}.", 1)
+    out.print("every claim held on every seed" if always and not errors else "[red]some claim failed on some seed[/]")
+    raise typer.Exit(0 if always and not errors else 1)
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ th{background:#eef2f8} td.num{font-variant-numeric:tabular-nums;white-space:nowr
 .figs figure{margin:0;flex:1 1 420px} figcaption{font-size:.8em;color:#5b6478}
 .summary td{font-size:1em} .papers{font-size:.85em;color:#39414f} code{background:#eef2f8;padding:0 .25em;border-radius:3px}
 details{margin:.4em 0} summary{cursor:pointer;color:#1f5aa6}
+.rate{font-weight:600} .rate.ok{color:#1d7a6f;background:none} .rate.failed{color:#b3263a;background:none}
 """
 
 
@@ -50,6 +51,32 @@ def _fmt(x) -> str:
     return html.escape(str(x))
 
 
+def _claims_html(claims: list[dict], rates: dict, n_seeds: int, kind: str) -> str:
+    """Rows of claims (or checks): verdict, statement, measured, expected, pass rate over seeds, source, oracle."""
+    if not claims:
+        return ""
+    e = html.escape
+
+    def rate(c: dict) -> str:
+        r = rates.get(c["id"])
+        if r is None:
+            return ""
+        cls = "ok" if r.holding == r.seeds else "failed"
+        fails = f" (fails on seeds {', '.join(map(str, r.failing_seeds[:8]))}{'...' if len(r.failing_seeds) > 8 else ''})" if r.failing_seeds else ""
+        return f"<span class='rate {cls}'>{r.holding}/{r.seeds}</span>{e(fails)}"
+
+    seeds_col = n_seeds > 1
+    rows = "".join(
+        f"<tr><td><span class='badge {'ok' if c.get('holds') else 'failed'}'>{'holds' if c.get('holds') else 'fails'}</span></td>"
+        f"<td>{e(c.get('statement', ''))}</td><td class='num'>{_fmt(c.get('measured'))}</td><td class='num'>{e(str(c.get('expected', '')))}</td>"
+        + (f"<td class='num'>{rate(c)}</td>" if seeds_col else "")
+        + f"<td>{e(c.get('source', ''))}</td><td>{e(c.get('oracle', ''))}</td></tr>"
+        for c in claims
+    )
+    head = f"<tr><th>verdict</th><th>{kind}</th><th>measured</th><th>expected</th>" + (f"<th>held over {n_seeds} seeds</th>" if seeds_col else "") + "<th>source</th><th>oracle</th></tr>"
+    return f"<table>{head}{rows}</table>"
+
+
 def _experiment_card(exp, rec: RunRecord | None, store: Store) -> str:
     e = html.escape
     papers = [bibliography.PAPERS[k] for k in exp.papers if k in bibliography.PAPERS]
@@ -59,17 +86,22 @@ def _experiment_card(exp, rec: RunRecord | None, store: Store) -> str:
         return f"<div class='card'>{head}<p><span class='badge planned'>not run</span> No run of this experiment is recorded yet: <code>dltheory run {e(exp.id)}</code>.</p><ul class='papers'>{cites}</ul></div>"
     result = store.result(rec.run_id) or {}
     status = result.get("status", rec.status)
-    claims = result.get("claims", [])
+    all_claims = result.get("claims", [])
+    claims = [c for c in all_claims if c.get("kind", "claim") == "claim"]
+    checks = [c for c in all_claims if c.get("kind", "claim") == "check"]
+    rates = store.claim_pass_rates(rec.experiment, rec.preset, rec.config_hash)
+    n_seeds = max((r.seeds for r in rates.values()), default=1)
     n_hold = sum(bool(c.get("holds")) for c in claims)
     badge = f"<span class='badge {e(status)}'>{e(status)}</span> {n_hold}/{len(claims)} claims hold"
+    if checks:
+        badge += f", {sum(bool(c.get('holds')) for c in checks)}/{len(checks)} checks"
+    if n_seeds > 1:
+        always = sum(1 for c in claims if c["id"] in rates and rates[c["id"]].holding == rates[c["id"]].seeds)
+        badge += f" &middot; {always}/{len(claims)} claims hold on all {n_seeds} seeds run with this config"
     meta = f"run <code>{e(rec.run_id)}</code>, preset <b>{e(rec.preset)}</b>, seed {rec.seed}, {(rec.wall_time_s or 0):.1f} s"
-    rows = "".join(
-        f"<tr><td><span class='badge {'ok' if c.get('holds') else 'failed'}'>{'holds' if c.get('holds') else 'fails'}</span></td>"
-        f"<td>{e(c.get('statement', ''))}</td><td class='num'>{_fmt(c.get('measured'))}</td><td class='num'>{e(str(c.get('expected', '')))}</td>"
-        f"<td>{e(c.get('source', ''))}</td><td>{e(c.get('oracle', ''))}</td></tr>"
-        for c in claims
-    )
-    table = f"<table><tr><th>verdict</th><th>claim</th><th>measured</th><th>expected</th><th>source</th><th>oracle</th></tr>{rows}</table>" if claims else ""
+    table = _claims_html(claims, rates, n_seeds, "claim")
+    if checks:
+        table += f"<details><summary>checks: identities and constructions verified exactly ({len(checks)})</summary>{_claims_html(checks, rates, n_seeds, 'check')}</details>"
     err = f"<p><b>error:</b> <code>{e(result.get('error', rec.error or ''))}</code></p>" if status == "error" else ""
     figs = []
     for rel in result.get("figures", []):
@@ -95,7 +127,7 @@ def write_report(store: Store, path: str | Path | None = None, *, preset: str | 
     for x in exps:
         if x.id in latest:
             res = store.result(latest[x.id].run_id) or {}
-            cl = res.get("claims", [])
+            cl = [c for c in res.get("claims", []) if c.get("kind", "claim") == "claim"]
             n_run += 1
             n_claims += len(cl)
             n_hold += sum(bool(c.get("holds")) for c in cl)

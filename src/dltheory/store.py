@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS claims (
     measured REAL,
     expected TEXT,
     holds INTEGER,
+    kind TEXT NOT NULL DEFAULT 'claim',
     PRIMARY KEY (run_id, claim_id)
 );
 """
@@ -81,6 +82,18 @@ class RunRecord:
     sweep: str | None
 
 
+@dataclass(frozen=True)
+class ClaimRate:
+    """How often one claim held over seeds: ``holding`` of ``seeds``, the failing seeds, the measured values."""
+
+    claim_id: str
+    kind: str
+    holding: int
+    seeds: int
+    failing_seeds: tuple[int, ...]
+    values: tuple[float, ...]
+
+
 class Store:
     """The SQLite index of the runs under ``runs_dir``."""
 
@@ -90,6 +103,9 @@ class Store:
         self.path = self.runs_dir / "dltheory.sqlite"
         with self._connect() as con:
             con.executescript(SCHEMA)
+            cols = {r[1] for r in con.execute("PRAGMA table_info(claims)")}
+            if "kind" not in cols:  # a store written before claims and checks were told apart
+                con.execute("ALTER TABLE claims ADD COLUMN kind TEXT NOT NULL DEFAULT 'claim'")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -126,8 +142,8 @@ class Store:
                     (status, time.time(), wall_time_s, len(claims), sum(bool(c["holds"]) for c in claims), error, run_id),
                 )
                 con.executemany(
-                    "INSERT OR REPLACE INTO claims (run_id, claim_id, measured, expected, holds) VALUES (?, ?, ?, ?, ?)",
-                    [(run_id, c["id"], c["measured"] if isinstance(c["measured"], (int, float)) else None, c["expected"], int(bool(c["holds"]))) for c in claims],
+                    "INSERT OR REPLACE INTO claims (run_id, claim_id, measured, expected, holds, kind) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(run_id, c["id"], c["measured"] if isinstance(c["measured"], (int, float)) else None, c["expected"], int(bool(c["holds"])), c.get("kind", "claim")) for c in claims],
                 )
                 con.execute("COMMIT")
             except BaseException:
@@ -178,6 +194,40 @@ class Store:
         """A finished (ok/failed) run with exactly this experiment, preset, seed and config."""
         rows = self._rows("WHERE experiment = ? AND preset = ? AND seed = ? AND config_hash = ? AND status IN ('ok', 'failed')", (experiment, preset, seed, config_hash), 1)
         return rows[0] if rows else None
+
+    def seed_runs(self, experiment: str, preset: str, config_hash: str) -> list[RunRecord]:
+        """The newest finished run of each seed with exactly this experiment, preset and config."""
+        rows = self._rows("WHERE experiment = ? AND preset = ? AND config_hash = ? AND status IN ('ok', 'failed', 'error')", (experiment, preset, config_hash))
+        out: dict[int, RunRecord] = {}
+        for r in rows:
+            out.setdefault(r.seed, r)
+        return sorted(out.values(), key=lambda r: r.seed)
+
+    def claim_pass_rates(self, experiment: str, preset: str, config_hash: str, *, seeds: set[int] | None = None) -> dict[str, ClaimRate]:
+        """Per claim id: on how many seeds it held, over the newest run of each seed (:meth:`seed_runs`).
+
+        A run that raised counts as a failure of every claim that other seeds recorded.
+        ``seeds`` restricts the count to those seeds.
+        """
+        runs = [r for r in self.seed_runs(experiment, preset, config_hash) if seeds is None or r.seed in seeds]
+        if not runs:
+            return {}
+        ids = [r.run_id for r in runs]
+        marks = ",".join("?" * len(ids))
+        with self._connect() as con:
+            rows = con.execute(f"SELECT run_id, claim_id, measured, holds, kind FROM claims WHERE run_id IN ({marks})", ids).fetchall()
+        seed_of = {r.run_id: r.seed for r in runs}
+        by_claim: dict[str, dict[int, tuple[float | None, bool, str]]] = {}
+        for run_id, cid, measured, holds, kind in rows:
+            by_claim.setdefault(cid, {})[seed_of[run_id]] = (measured, bool(holds), kind)
+        seeds = [r.seed for r in runs]
+        out = {}
+        for cid, per_seed in by_claim.items():
+            kind = next(iter(per_seed.values()))[2]
+            failing = tuple(s for s in seeds if not per_seed.get(s, (None, False, kind))[1])
+            values = tuple(v for v, _, _ in per_seed.values() if v is not None)
+            out[cid] = ClaimRate(cid, kind, len(seeds) - len(failing), len(seeds), failing, values)
+        return out
 
     def result(self, run_id: str) -> dict[str, Any] | None:
         """The run's ``result.json`` (None when the run did not finish)."""

@@ -127,7 +127,10 @@ def run_sweep(
             raise ConfigError("`backend` 'ray' needs the ray extra: pip install 'dltheory[ray]'.") from None
         started_here = not ray.is_initialized()
         if started_here:
-            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
+            if os.environ.get("RAY_ADDRESS"):  # join a running cluster; it has its own CPUs
+                ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+            else:
+                ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
         try:
             remote = ray.remote(_run_point)
             refs = {remote.remote(experiment, preset, p, device, rd, sweep_id): p for p in todo}
@@ -159,3 +162,32 @@ def run_sweep(
             if on_done:
                 on_done(p, run_id, status)
     return results
+
+
+def verify(
+    experiment: str,
+    seeds: Sequence[int],
+    *,
+    preset: str = "quick",
+    overrides: Mapping[str, Any] | None = None,
+    device: str = "cpu",
+    runs_dir: str | Path | None = None,
+    backend: str = "local",
+    jobs: int = 1,
+    on_done: Callable[[SweepPoint, str, str], None] | None = None,
+) -> tuple[list[tuple[SweepPoint, str, str]], dict[str, Any]]:
+    """Run one config on many seeds (a sweep of one point) and count how often each claim held.
+
+    Seeds already run with the same experiment, preset and config are not run again. Returns
+    the sweep's ``(point, run_id, status)`` list and :meth:`Store.claim_pass_rates` over the
+    newest run of each requested seed.
+    """
+    grid = {k: [v] for k, v in (overrides or {}).items()}
+    results = run_sweep(experiment, grid, seeds, preset=preset, device=device, runs_dir=runs_dir, backend=backend, jobs=jobs, on_done=on_done)
+    store = Store(runs_dir)
+    exp = registry.get(experiment)
+    cfg = registry.build_config(exp, preset, overrides).model_dump(mode="json")
+    chash = config_hash(experiment, preset, cfg)
+    wanted = set(seeds)
+    rates = store.claim_pass_rates(experiment, preset, chash, seeds=wanted)
+    return results, rates

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dltheory.core.errors import ConfigError
-from dltheory.experiments.l2_algorithmic_regularization import deep_matrix_factorization as dmf
+from dltheory.experiments.implicit_bias import deep_matrix_factorization as dmf
 from dltheory.runner import run_experiment
 
 EXP = "implicit-bias/deep-matrix-factorization"

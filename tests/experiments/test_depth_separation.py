@@ -8,7 +8,7 @@ import torch
 from scipy.integrate import quad
 
 from dltheory.core.errors import ConfigError
-from dltheory.experiments.l1_introduction import depth_separation as ds
+from dltheory.experiments.intro import depth_separation as ds
 from dltheory.models.mlp import mlp
 from dltheory.runner import run_experiment
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dltheory.core.errors import ConfigError
-from dltheory.experiments.l3_dropout import linear_regression as lr
+from dltheory.experiments.dropout import linear_regression as lr
 from dltheory.runner import run_experiment
 
 

@@ -9,7 +9,7 @@ import torch
 from scipy.linalg import solve_discrete_lyapunov
 
 from dltheory.core.errors import ConfigError
-from dltheory.experiments.l3_dropout import matrix_factorization as mf
+from dltheory.experiments.dropout import matrix_factorization as mf
 from dltheory.probes.stochastic import stationary_covariance
 from dltheory.runner import run_experiment
 

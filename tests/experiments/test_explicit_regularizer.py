@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dltheory.experiments.l3_dropout import explicit_regularizer as er
+from dltheory.experiments.dropout import explicit_regularizer as er
 from dltheory.probes.stochastic import draw_in_chunks, mean_and_se
 from dltheory.runner import run_experiment
 

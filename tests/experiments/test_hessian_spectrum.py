@@ -7,7 +7,7 @@ import torch
 from dltheory.core import torch_generator
 from dltheory.core.errors import ConfigError
 from dltheory.data.synthetic import gaussian_mixture
-from dltheory.experiments.l4_landscapes import hessian_spectrum as hs
+from dltheory.experiments.landscape import hessian_spectrum as hs
 from dltheory.runner import run_experiment
 
 

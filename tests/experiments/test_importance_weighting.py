@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dltheory.experiments.l2_algorithmic_regularization.importance_weighting import (
+from dltheory.experiments.implicit_bias.importance_weighting import (
     weighted_logistic_optimum,
 )
 from dltheory.runner import run_experiment

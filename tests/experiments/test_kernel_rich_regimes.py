@@ -6,7 +6,7 @@ import torch
 
 from dltheory.core.rng import torch_generator
 from dltheory.data.synthetic import sparse_regression
-from dltheory.experiments.l2_algorithmic_regularization import kernel_rich_regimes as krr
+from dltheory.experiments.implicit_bias import kernel_rich_regimes as krr
 from dltheory.oracles.interpolation import q_alpha_interpolant
 from dltheory.runner import run_experiment
 

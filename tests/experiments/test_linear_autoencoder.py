@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dltheory.core.errors import ConfigError
-from dltheory.experiments.l3_dropout import linear_autoencoder as lae
+from dltheory.experiments.dropout import linear_autoencoder as lae
 from dltheory.runner import run_experiment
 
 

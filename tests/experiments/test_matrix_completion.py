@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from dltheory.core.rng import torch_generator
-from dltheory.experiments.l4_landscapes import matrix_completion as mc
+from dltheory.experiments.landscape import matrix_completion as mc
 from dltheory.runner import run_experiment
 
 

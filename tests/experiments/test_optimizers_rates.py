@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dltheory.core.errors import ConfigError
-from dltheory.experiments.l1_introduction import optimizers as opt
+from dltheory.experiments.intro import optimizers as opt
 from dltheory.runner import run_experiment
 from dltheory.train import adam, train
 

@@ -10,7 +10,7 @@ from numpy.polynomial import chebyshev
 from dltheory.core.errors import ConfigError
 from dltheory.data.images import digits_data
 from dltheory.data.synthetic import chebyshev_data
-from dltheory.experiments.l2_algorithmic_regularization import progressive_sharpening as ps
+from dltheory.experiments.edge_of_stability import progressive_sharpening as ps
 from dltheory.runner import run_experiment
 
 

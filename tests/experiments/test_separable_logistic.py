@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from dltheory.cli import app
 from dltheory.data.synthetic import separable_gaussians
-from dltheory.experiments.l2_algorithmic_regularization.separable_logistic import (
+from dltheory.experiments.implicit_bias.separable_logistic import (
     asymptotic_offset,
     curvature_at_start,
     dual_coefficients,

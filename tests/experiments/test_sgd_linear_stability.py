@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dltheory.core.rng import torch_generator
-from dltheory.experiments.l2_algorithmic_regularization import sgd_linear_stability as sls
+from dltheory.experiments.implicit_bias import sgd_linear_stability as sls
 from dltheory.probes.curvature import dense_hessian
 from dltheory.runner import run_experiment
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dltheory.core.errors import ConfigError
-from dltheory.experiments.l2_algorithmic_regularization import sharpness_reduction as sr
+from dltheory.experiments.edge_of_stability import sharpness_reduction as sr
 from dltheory.probes.curvature import dense_hessian
 from dltheory.runner import run_experiment
 

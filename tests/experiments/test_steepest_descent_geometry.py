@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dltheory.experiments.l2_algorithmic_regularization.steepest_descent_geometry import (
+from dltheory.experiments.implicit_bias.steepest_descent_geometry import (
     bregman_projection,
     grad_potential,
     mirror_jacobian_top,

@@ -1,7 +1,8 @@
-"""The experiment catalog, organized by the lectures of the course (see COURSE.md).
+"""The experiment catalog of the course (see COURSE.md).
 
-Lecture subpackages (``l2_algorithmic_regularization``, ...) hold one module per phenomenon;
-each registers its experiment class on import.
+A subpackage per id prefix (id ``edge-of-stability/progressive-sharpening`` lives in
+``edge_of_stability/progressive_sharpening.py``); the lecture is metadata of the class. Each
+module registers its experiment class on import.
 """
 
 from dltheory.experiments.base import Claim, Experiment, ExperimentConfig, RunLog

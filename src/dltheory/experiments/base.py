@@ -52,6 +52,9 @@ class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
 
 
+CLAIM_KINDS = ("claim", "check")
+
+
 @dataclass(frozen=True)
 class Claim:
     """A quantitative statement checked in a run.
@@ -65,6 +68,10 @@ class Claim:
         source: where the expectation comes from (paper, theorem, figure, equation).
         oracle: the independent reference it is checked against.
         tolerance: the tolerance used, if any.
+        kind: ``"claim"`` (a measurement compared with what theory predicts; it can fail
+            when the phenomenon does not occur) or ``"check"`` (an identity or a
+            construction verified exactly: a failure means a bug, not a refuted theory).
+            Both must hold for a run to pass; terminal and report show them apart.
     """
 
     id: str
@@ -75,6 +82,11 @@ class Claim:
     source: str
     oracle: str
     tolerance: float | None = None
+    kind: str = "claim"
+
+    def __post_init__(self) -> None:
+        if self.kind not in CLAIM_KINDS:
+            raise ValueError(f"`kind` of claim {self.id!r} must be one of {CLAIM_KINDS}; got {self.kind!r}.")
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -159,30 +171,35 @@ class RunLog:
         return path
 
     # claims ---------------------------------------------------------------------------
-    def claim(self, id: str, statement: str, *, measured: float, expected: str, holds: bool, source: str, oracle: str, tolerance: float | None = None) -> Claim:
-        """Record a claim with an explicit verdict."""
+    def claim(self, id: str, statement: str, *, measured: float, expected: str, holds: bool, source: str, oracle: str, tolerance: float | None = None, kind: str = "claim") -> Claim:
+        """Record a claim (or, with ``kind="check"``, a check) with an explicit verdict.
+
+        A NaN or infinite ``measured`` never holds: it is a failure to measure.
+        """
+        if any(c.id == id for c in self.claims):
+            raise ValueError(f"claim id {id!r} is recorded twice in this run.")
         m = float(measured) if not isinstance(measured, bool) else float(measured)
-        c = Claim(id, statement, m, expected, bool(holds) and (math.isfinite(m)), source, oracle, tolerance)
+        c = Claim(id, statement, m, expected, bool(holds) and (math.isfinite(m)), source, oracle, tolerance, kind)
         self.claims.append(c)
-        self.info(f"claim {id}: measured {m:.6g}, expected {expected} -> {'holds' if c.holds else 'FAILS'}")
+        self.info(f"{kind} {id}: measured {m:.6g}, expected {expected} -> {'holds' if c.holds else 'FAILS'}")
         return c
 
-    def claim_less(self, id: str, statement: str, measured: float, bound: float, *, source: str, oracle: str) -> Claim:
+    def claim_less(self, id: str, statement: str, measured: float, bound: float, *, source: str, oracle: str, kind: str = "claim") -> Claim:
         """Claim ``measured < bound``."""
-        return self.claim(id, statement, measured=measured, expected=f"< {bound:.4g}", holds=measured < bound, source=source, oracle=oracle)
+        return self.claim(id, statement, measured=measured, expected=f"< {bound:.4g}", holds=measured < bound, source=source, oracle=oracle, kind=kind)
 
-    def claim_greater(self, id: str, statement: str, measured: float, bound: float, *, source: str, oracle: str) -> Claim:
+    def claim_greater(self, id: str, statement: str, measured: float, bound: float, *, source: str, oracle: str, kind: str = "claim") -> Claim:
         """Claim ``measured > bound``."""
-        return self.claim(id, statement, measured=measured, expected=f"> {bound:.4g}", holds=measured > bound, source=source, oracle=oracle)
+        return self.claim(id, statement, measured=measured, expected=f"> {bound:.4g}", holds=measured > bound, source=source, oracle=oracle, kind=kind)
 
-    def claim_between(self, id: str, statement: str, measured: float, low: float, high: float, *, source: str, oracle: str) -> Claim:
+    def claim_between(self, id: str, statement: str, measured: float, low: float, high: float, *, source: str, oracle: str, kind: str = "claim") -> Claim:
         """Claim ``low <= measured <= high``."""
-        return self.claim(id, statement, measured=measured, expected=f"in [{low:.4g}, {high:.4g}]", holds=low <= measured <= high, source=source, oracle=oracle)
+        return self.claim(id, statement, measured=measured, expected=f"in [{low:.4g}, {high:.4g}]", holds=low <= measured <= high, source=source, oracle=oracle, kind=kind)
 
-    def claim_close(self, id: str, statement: str, measured: float, target: float, *, rtol: float = 0.0, atol: float = 0.0, source: str, oracle: str) -> Claim:
+    def claim_close(self, id: str, statement: str, measured: float, target: float, *, rtol: float = 0.0, atol: float = 0.0, source: str, oracle: str, kind: str = "claim") -> Claim:
         """Claim ``|measured - target| <= atol + rtol |target|``."""
         tol = atol + rtol * abs(target)
-        return self.claim(id, statement, measured=measured, expected=f"= {target:.6g} +- {tol:.3g}", holds=abs(measured - target) <= tol, source=source, oracle=oracle, tolerance=tol)
+        return self.claim(id, statement, measured=measured, expected=f"= {target:.6g} +- {tol:.3g}", holds=abs(measured - target) <= tol, source=source, oracle=oracle, tolerance=tol, kind=kind)
 
     def close(self) -> None:
         if self.series:

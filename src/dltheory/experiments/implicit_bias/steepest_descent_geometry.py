@@ -52,7 +52,7 @@ from pydantic import Field
 from dltheory.core.plotting import PALETTE, THEORY, figure
 from dltheory.data.synthetic import separable_gaussians, underdetermined_regression
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
-from dltheory.experiments.l2_algorithmic_regularization.separable_logistic import log_grid
+from dltheory.experiments.implicit_bias.separable_logistic import log_grid
 from dltheory.experiments.registry import register
 from dltheory.probes.margins import max_margin, normalized_margin
 from dltheory.train import (

@@ -48,7 +48,7 @@ from scipy.optimize import minimize
 from dltheory.core.plotting import PALETTE, THEORY, figure
 from dltheory.data.synthetic import separable_gaussians
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
-from dltheory.experiments.l2_algorithmic_regularization.separable_logistic import (
+from dltheory.experiments.implicit_bias.separable_logistic import (
     asymptotic_offset,
     log_grid,
     support_spans,

@@ -1,0 +1,1 @@
+"""Experiments with ids edge-of-stability/*: sharpness at and below 2/eta (Lecture 2)."""

@@ -1,0 +1,1 @@
+"""Experiments with ids implicit-bias/*: Lecture 2, algorithmic regularization."""

@@ -1,0 +1,1 @@
+"""Experiments with ids intro/*: Lecture 1, introduction to deep learning."""

@@ -1,1 +1,0 @@
-"""Lecture 1: introduction to deep learning."""

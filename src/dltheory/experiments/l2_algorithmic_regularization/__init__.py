@@ -1,1 +1,0 @@
-"""Lecture experiments: Lecture 2: algorithmic regularization (implicit bias, edge of stability)."""

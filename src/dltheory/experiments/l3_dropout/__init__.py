@@ -1,1 +1,0 @@
-"""Lecture experiments: Lecture 3: inductive biases due to dropout."""

@@ -1,1 +1,0 @@
-"""Lecture experiments: Lecture 4: tractable landscapes for nonconvex optimization."""

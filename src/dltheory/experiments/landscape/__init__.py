@@ -1,0 +1,1 @@
+"""Experiments with ids landscape/*: Lecture 4, tractable landscapes for nonconvex optimization."""
