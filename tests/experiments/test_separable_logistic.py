@@ -17,6 +17,8 @@ from dltheory.experiments.implicit_bias.separable_logistic import (
     curvature_at_start,
     dual_coefficients,
     log_grid,
+    log_time_velocity,
+    non_support_gap,
     per_example_loss,
 )
 from dltheory.probes.margins import angle, max_margin_l2
@@ -35,9 +37,10 @@ def test_tiny_run_records_claims_metrics_and_artifacts(tiny_run):
     res = json.loads((tiny_run.run_dir / "result.json").read_text())
     ids = {c["id"] for c in res["claims"]}
     for loss in ("logistic", "exp"):
-        assert {f"angle_{loss}", f"angle_rate_{loss}", f"norm_growth_{loss}", f"loss_rate_{loss}"} <= ids
+        assert {f"velocity_{loss}", f"angle_rate_{loss}"} <= ids
         assert res["metrics"][f"angle_{loss}"] > 0
     assert res["metrics"]["support_vectors"] == 2  # redrawn until the support vectors span R^2
+    assert res["metrics"]["non_support_gap"] >= 0.1  # ... and the non-support vectors keep a margin gap
     assert {"figures/angle.png", "figures/norm_and_loss.png", "figures/data.png"} <= set(res["figures"])
     assert "artifacts/data_and_params.npz" in res["artifacts"] and "artifacts/series.json" in res["artifacts"]
 
@@ -91,3 +94,32 @@ def test_negative_step_size_exits_2_naming_lr(tmp_path):
     line = r.stderr.strip()
     assert line.count("\n") == 0 and "Traceback" not in line + r.stdout
     assert "invalid value for 'lr'" in line
+
+
+def test_log_time_velocity_recovers_the_slope():
+    steps = np.array([10, 30, 100, 300, 1000])
+    a, v = np.array([0.5, -1.0]), np.array([2.0, 3.0])
+    W = a + np.log(steps)[:, None] * v
+    np.testing.assert_allclose(log_time_velocity(steps, W), v, rtol=1e-12)
+
+
+def test_non_support_gap_is_the_smallest_non_support_margin_minus_one():
+    X, y = separable_gaussians(16, 2, margin=0.1, separation=3.0, generator=torch.Generator().manual_seed(4))
+    mm = max_margin_l2(X, y)
+    marg = (y[:, None] * X).numpy() @ mm.w
+    rest = np.setdiff1d(np.arange(16), mm.support)
+    assert non_support_gap(X, y, mm) == pytest.approx(marg[rest].min() - 1.0)
+    np.testing.assert_allclose(marg[mm.support], 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "exp"])
+def test_negative_control_l2_penalty_breaks_the_log_time_velocity(tmp_path, loss):
+    """With an L2 penalty GD converges to a finite minimizer (outside Thm 3): dw/dlog t -> 0, so the
+    velocity error goes to 1 > 1/2; the same seed and size without the penalty holds."""
+    size = {"steps": 2000, "records": 20, "losses": [loss]}
+    pos = run_experiment(EXP, preset="tiny", seed=1000, overrides=size, runs_dir=tmp_path)
+    neg = run_experiment(EXP, preset="tiny", seed=1000, overrides={**size, "weight_decay": 0.03}, runs_dir=tmp_path)
+    c_pos = {c["id"]: c for c in pos.result["claims"]}[f"velocity_{loss}"]
+    c_neg = {c["id"]: c for c in neg.result["claims"]}[f"velocity_{loss}"]
+    assert c_pos["holds"] and c_pos["measured"] < 0.4
+    assert not c_neg["holds"] and c_neg["measured"] > 0.9
