@@ -27,6 +27,7 @@ test: setup
 
 bench:
 	$(MAKE) setup EXTRAS=dev,bench
+	$(PIP) install -q -c constraints.txt --no-deps curvlinops-for-pytorch backpack-for-pytorch
 	$(BIN)/python benchmarks/run_all.py
 
 lint: setup

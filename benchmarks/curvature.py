@@ -192,13 +192,13 @@ def trace_runs(ph, model, X, y, true_trace, budget=200):
     params = functionalize(model).params
     m_dl, errs_dl, grid = None, [], list(range(6, budget + 1, 6))
     for m in grid:
-        e = [abs(hessian_trace(loss, params, matvecs=m, generator=torch.Generator().manual_seed(s)).value - true_trace) / abs(true_trace) for s in TRACE_SEEDS]
+        e = [abs(hessian_trace(loss, params, method="hutchpp", matvecs=m, generator=torch.Generator().manual_seed(s)).value - true_trace) / abs(true_trace) for s in TRACE_SEEDS]
         errs_dl.append(e)
         if np.mean(np.array(e) <= 0.01) >= 0.8:
             m_dl = m
             break
     t_pyh = _time(lambda: ph.hessian(copy.deepcopy(model), nn.CrossEntropyLoss(), data=(X, y), cuda=False).trace(maxIter=m_pyh or budget, tol=-1.0))
-    t_dl = _time(lambda: hessian_trace(loss_closure(model, F.cross_entropy, (X, y)), functionalize(model).params, matvecs=m_dl or budget))
+    t_dl = _time(lambda: hessian_trace(loss_closure(model, F.cross_entropy, (X, y)), functionalize(model).params, method="hutchpp", matvecs=m_dl or budget))
     return {"pyh_m": m_pyh, "dl_m": m_dl, "pyh_t": t_pyh, "dl_t": t_dl, "pyh_curve": np.median(pyh, 0), "dl_grid": grid[: len(errs_dl)], "dl_curve": [float(np.median(e)) for e in errs_dl]}
 
 

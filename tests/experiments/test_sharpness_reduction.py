@@ -49,11 +49,38 @@ def test_sqrt_loss_is_the_square_root():
     assert float(sr.sqrt_product_loss(p)) == pytest.approx(math.sqrt(float(sr.product_loss(p))))
 
 
-def test_small_run_reduces_sharpness_for_ngd_and_sqrt_gd_only(runs_dir):
-    res = run_experiment("edge-of-stability/sharpness-reduction", preset="tiny", runs_dir=runs_dir, overrides={"steps": 1200})
-    assert res.status == "ok", [(c["id"], c["measured"]) for c in res.result["claims"] if not c["holds"]]
-    m = res.result["metrics"]
+def test_stationarity_stop_waits_for_the_drift_to_end():
+    assert sr.block_steps(0.1) == 100 and sr.block_steps(0.3) == 12  # ceil(1/0.09) = 12, already even
+    stop = sr.stationarity_stop(10, 1e-4)
+    info = type("Info", (), {})()
+    info.params = {"w": torch.tensor([0.5, 2.0], dtype=torch.float64)}
+    stop.fn(info)  # first call only records
+    info.params = {"w": torch.tensor([0.6, 1.5], dtype=torch.float64)}
+    stop.fn(info)  # moved: continue
+    with pytest.raises(sr.StopTraining):
+        stop.fn(info)  # no change over a block: stop
+
+
+def test_negative_control_stable_gd_without_normalization_stays_sharp(runs_dir):
+    """Without normalization both EoS methods are plain GD with a stable step: no drift, the flattest claims fail."""
+    pos = run_experiment("edge-of-stability/sharpness-reduction", preset="quick", runs_dir=runs_dir)
+    neg = run_experiment("edge-of-stability/sharpness-reduction", preset="quick", runs_dir=runs_dir, overrides={"normalize": False})
+    p = {c["id"]: c for c in pos.result["claims"]}
+    n = {c["id"]: c for c in neg.result["claims"]}
+    for key in ("ngd_flattest_d2", "sqrt_gd_flattest_d2"):
+        assert p[key]["holds"] and p[key]["measured"] < 0.1
+        assert not n[key]["holds"] and n[key]["measured"] > 5.0  # lambda_1(Phi(w_0)) - 2 = 5.5: it stays there
+    assert n["gd_no_drift_d2"]["holds"]
+    assert pos.status == "ok", [(c["id"], c["measured"]) for c in pos.result["claims"] if not c["holds"]]
+    m = pos.result["metrics"]
     assert m["d2_method2_final_manifold_sharpness"] > 7 > 2.1 > max(m["d2_method0_final_manifold_sharpness"], m["d2_method1_final_manifold_sharpness"])
+    assert m["d2_method2_steps"] < m["d2_method0_steps"] < 20_000  # stable GD is stationary at once; NGD stops once its drift ends
+    assert p["oracle_flow_d2"]["kind"] == p["oracle_hessian_d2"]["kind"] == "check" and p["ngd_flattest_d2"]["kind"] == "claim"
+
+
+def test_tiny_run_records_every_claim(runs_dir):
+    res = run_experiment("edge-of-stability/sharpness-reduction", preset="tiny", runs_dir=runs_dir)
+    assert {c["id"] for c in res.result["claims"]} == {"ngd_flattest_d2", "sqrt_gd_flattest_d2", "gd_no_drift_d2", "oracle_flow_d2", "oracle_hessian_d2"}
 
 
 def test_unstable_lr_for_plain_gd_is_refused(runs_dir):

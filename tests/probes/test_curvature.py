@@ -149,10 +149,26 @@ def test_restart_and_block_agree(mlp_problem):
 def test_trace_hutchpp_exact_with_full_sketch(mlp_problem):
     loss, params, H, _ = mlp_problem
     P = H.shape[0]
-    est = hessian_trace(loss, params, matvecs=3 * P)
+    est = hessian_trace(loss, params, method="hutchpp", matvecs=3 * P)
     assert est.std_error == 0.0
     assert est.hvps <= 3 * P
     assert math.isclose(est.value, float(H.trace()), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_trace_rtol_and_exact_budget_through_the_hessian(mlp_problem):
+    """``hessian_trace(rtol=...)`` against the dense trace: exact when the budget covers P
+    (P unit vectors), otherwise stopped by its 95% interval; never past the budget."""
+    loss, params, H, _ = mlp_problem
+    P, true = H.shape[0], float(H.trace())
+    exact = hessian_trace(loss, params, rtol=0.01)
+    assert exact.hvps == P and exact.std_error == 0.0 and math.isclose(exact.value, true, rel_tol=1e-10)
+    ests = [hessian_trace(loss, params, rtol=0.05, matvecs=P - 1, generator=torch.Generator().manual_seed(s)) for s in range(10)]
+    assert all(e.hvps <= P - 1 for e in ests)
+    for e in ests:
+        if e.converged:
+            assert e.std_error <= 0.05 * abs(e.value) / 1.96
+    z = [(e.value - true) / e.std_error for e in ests if e.std_error > 0]
+    assert all(abs(x) < 4.5 for x in z), z
 
 
 @pytest.mark.parametrize("method", ["hutchpp", "hutchinson"])
@@ -278,10 +294,14 @@ def test_error_paths(mlp_problem):
         hvp(loss, params, {"w": torch.ones(3)})
     with pytest.raises(ValueError, match=r"`method` must be one of 'auto', 'reverse', 'forward'; got 'fd'\."):
         hvp(loss, params, torch.ones(P, dtype=D), method="fd")
-    with pytest.raises(ValueError, match=r"`method` must be one of 'hutchpp', 'hutchinson'"):
+    with pytest.raises(ValueError, match=r"`method` must be one of 'adaptive', 'hutchpp', 'hutchinson'"):
         hessian_trace(loss, params, method="exact")
     with pytest.raises(ValueError, match=r"`matvecs` must be an int >= 3; got 2\."):
-        hessian_trace(loss, params, matvecs=2)
+        hessian_trace(loss, params, method="hutchpp", matvecs=2)
+    with pytest.raises(ValueError, match=r"`rtol` needs method='adaptive'; got method='hutchinson'\."):
+        hessian_trace(loss, params, method="hutchinson", rtol=0.01)
+    with pytest.raises(ValueError, match=r"`rtol` must be a float > 0"):
+        hessian_trace(loss, params, rtol=0.0)
     with pytest.raises(ValueError, match=r"`blocks\['a'\]` must list parameter names"):
         hessian_eigenvalues_by_block(loss, params, blocks={"a": ["nope"]})
     with pytest.raises(ValueError, match=r"`blocks` must be one of 'module', 'parameter'"):

@@ -128,23 +128,33 @@ def hessian_trace(
     loss_fn: LossFn,
     params: Mapping[str, Tensor],
     *,
-    method: str = "hutchpp",
-    matvecs: int = 99,
+    method: str = "adaptive",
+    matvecs: int | None = None,
+    rtol: float | None = None,
     generator: torch.Generator | None = None,
     data: Any = None,
     hvp_method: str = "auto",
 ) -> TraceEstimate:
     r"""Trace of the loss Hessian, :math:`\mathrm{tr}\,\nabla^2 L = \sum_i \lambda_i`.
 
-    Hutch++ (default; error :math:`O(1/m)` for the low effective rank of network Hessians)
-    or Hutchinson (:math:`\frac1m \sum z^\top H z`, error :math:`O(1/\sqrt m)`); see
-    :func:`~dltheory.probes.lanczos.stochastic_trace`.
+    ``adaptive`` (default): Hutch++ whose deflation sketch grows only while it lowers the
+    predicted error, else Hutchinson reusing the sketch products, so it is never much
+    worse than Hutchinson on a flat spectrum and close to Hutch++ on a low effective rank
+    one; with ``rtol`` it stops once a 95% interval is within ``rtol`` of the estimate.
+    ``hutchpp`` (a third of the budget sketching, error :math:`O(1/m)` on low effective rank)
+    and ``hutchinson`` (:math:`\frac1m \sum z^\top H z`, error :math:`O(1/\sqrt m)`) as
+    before. See :func:`~dltheory.probes.randomized.stochastic_trace`.
 
-    Cost: ``matvecs`` HVPs. References: Hutchinson (1989); Meyer, Musco, Musco, Woodruff,
-    "Hutch++", SOSA 2021; compare PyHessian (Yao et al. 2020, Hutchinson).
+    Args:
+        matvecs: HVP budget (default 99; with ``rtol`` the cap, default 2000).
+        rtol: target relative error (``adaptive`` only), e.g. 0.01.
+
+    Cost: ``estimate.hvps`` HVPs. References: Hutchinson (1989); Meyer, Musco, Musco,
+    Woodruff, "Hutch++", SOSA 2021; Persson, Cortinovis, Kressner, SIMAX 2022; compare
+    PyHessian (Yao et al. 2020, Hutchinson).
     """
     op = hessian_operator(loss_fn, params, data=data, method=hvp_method)
-    return stochastic_trace(op, method=method, matvecs=matvecs, generator=generator)
+    return stochastic_trace(op, method=method, matvecs=matvecs, rtol=rtol, generator=generator)
 
 
 def hessian_spectral_density(
@@ -158,18 +168,20 @@ def hessian_spectral_density(
     generator: torch.Generator | None = None,
     data: Any = None,
     method: str = "auto",
+    reorthogonalize: str = "none",
 ) -> Density:
     r"""Eigenvalue density of the loss Hessian by stochastic Lanczos quadrature.
 
     :math:`\phi_\sigma(t) \approx \frac1P \sum_i \mathcal N(t; \lambda_i, \sigma^2)` from
     ``num_probes`` Lanczos runs of ``lanczos_steps`` steps; see
-    :func:`~dltheory.probes.lanczos.slq_density`.
+    :func:`~dltheory.probes.randomized.slq_density` (``reorthogonalize``: ``none``, the
+    default, or ``full``; see :func:`~dltheory.probes.lanczos.lanczos_tridiagonal`).
 
     Cost: ``num_probes * lanczos_steps`` HVPs. References: Ghorbani, Krishnan, Xiao, ICML
     2019; compare PyHessian (Yao et al. 2020).
     """
     op = hessian_operator(loss_fn, params, data=data, method=method)
-    return slq_density(op, num_probes=num_probes, lanczos_steps=lanczos_steps, sigma=sigma, grid=grid, generator=generator)
+    return slq_density(op, num_probes=num_probes, lanczos_steps=lanczos_steps, sigma=sigma, grid=grid, generator=generator, reorthogonalize=reorthogonalize)
 
 
 def hessian_eigenvalues_by_block(
@@ -303,7 +315,9 @@ def loss_closure(model: nn.Module, loss: Callable[..., Tensor], data: Any = None
     mode = check_choice("mode", mode, ("eval", "train"))
     if not isinstance(model, nn.Module):
         raise TypeError(f"`model` must be a torch.nn.Module; got {type(model).__name__}.")
-    net = copy.deepcopy(model).train(mode == "train")
+    # copy the module (its mode and buffers) but share its parameters: the closure always
+    # receives the parameters as arguments, so a second copy would only cost memory
+    net = copy.deepcopy(model, memo={id(p): p for p in model.parameters()}).train(mode == "train")
     if mode == "train":
         drop = [n for n, m in net.named_modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0]
         if drop:

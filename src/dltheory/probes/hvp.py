@@ -130,7 +130,12 @@ def hvp(
         :math:`Hv` as a dict shaped like ``params``.
 
     Cost: one forward + two backward passes per batch (reverse), or one forward-over-reverse
-    pass (about the same; see ``benchmarks/curvature.py``).
+    pass (about the same; see ``benchmarks/curvature.py``). Each call rebuilds the gradient
+    graph: for several products at the same point use :func:`make_hvp` or
+    :func:`hessian_operator`, which build it once (1.3-2.1x faster per product on MLPs and a
+    ResNet-20). ``hvp`` keeps no hidden cache on purpose: a cache keyed on the tensors would
+    hold the graph's memory after the call and could return stale products when the
+    closure's captured state changes.
 
     References: B. Pearlmutter, "Fast exact multiplication by the Hessian", Neural Comput. 1994.
     """

@@ -1,6 +1,7 @@
 r"""Randomized estimators over a symmetric operator: trace and spectral density.
 
-- :func:`stochastic_trace`: Hutchinson (1989) or Hutch++ (Meyer, Musco, Musco, Woodruff 2021).
+- :func:`stochastic_trace`: adaptive Hutch++ (default: sketch only while it pays, stop at a
+  requested relative error), Hutch++ (Meyer, Musco, Musco, Woodruff 2021) or Hutchinson (1989).
 - :func:`slq_density`: stochastic Lanczos quadrature with Gaussian broadening
   (Golub & Meurant 1994; Ghorbani, Krishnan, Xiao 2019).
 
@@ -19,6 +20,7 @@ from torch import Tensor
 
 from dltheory.core.errors import check_choice, check_float, check_int
 from dltheory.probes.lanczos import (
+    Basis,
     SymmetricOperator,
     _generator,
     _orthogonalize,
@@ -26,14 +28,27 @@ from dltheory.probes.lanczos import (
     random_vectors,
 )
 
+Z95 = 1.959963984540054  # two-sided 95% normal quantile: the rtol stopping rule's confidence
+
 
 @dataclass(frozen=True)
 class TraceEstimate:
-    """A stochastic trace estimate with its standard error and cost (operator products)."""
+    """A stochastic trace estimate with its standard error and cost (operator products).
+
+    Attributes:
+        value: the estimate.
+        std_error: standard error of its random part (sample standard deviation of the
+            Hutchinson samples over their square root; 0 when nothing random remains).
+        hvps: operator products used.
+        sketch_size: vectors in the deflation sketch (0: plain Hutchinson).
+        converged: False when ``rtol`` was asked for and the budget ran out first.
+    """
 
     value: float
     std_error: float
     hvps: int
+    sketch_size: int = 0
+    converged: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,32 +86,69 @@ class Density:
 def stochastic_trace(
     op: SymmetricOperator,
     *,
-    method: str = "hutchpp",
-    matvecs: int = 99,
+    method: str = "adaptive",
+    matvecs: int | None = None,
+    rtol: float | None = None,
+    max_sketch: int = 64,
     generator: torch.Generator | None = None,
 ) -> TraceEstimate:
-    r"""Trace of a symmetric operator from ``matvecs`` products with random vectors.
+    r"""Trace of a symmetric operator from products with random vectors.
 
     Hutchinson: :math:`\mathrm{tr}(A) \approx \frac1m\sum_i z_i^\top A z_i`, Rademacher
     :math:`z_i`; error :math:`O(\|A\|_F/\sqrt m)`.
     Hutch++: sketch :math:`Q = \mathrm{orth}(A S)` with m/3 vectors, then
     :math:`\mathrm{tr}(Q^\top A Q) + \frac{3}{m}\mathrm{tr}(G^\top (I-QQ^\top) A (I-QQ^\top) G)`;
-    error :math:`O(\mathrm{tr}|A|/m)` (exact when the sketch spans the range of A).
-    The standard error is the sample standard error of the Hutchinson part (0 when no
-    Hutchinson vectors remain, i.e. the sketch covers all of :math:`\mathbb{R}^P`).
+    error :math:`O(\mathrm{tr}|A|/m)` (exact when the sketch spans the range of A) but,
+    on a flat spectrum, :math:`\sqrt 3` times Hutchinson's (two thirds of the budget buy
+    no variance reduction).
+    Adaptive (default): Hutch++ whose sketch grows in blocks only while it pays. After each
+    block the variance the deflated Hutchinson part would have is estimated for free from
+    the sketch itself: with :math:`Y = AS` (k columns, S isotropic), the squared residual of
+    :math:`y_j` after projection on the other columns is an unbiased estimate of
+    :math:`\|(I - Q_{-j}Q_{-j}^\top) A\|_F^2` (the leave-one-out trick of XTrace, Epperly,
+    Tropp, Webber, SIMAX 2024), read off the k x k Gram matrix. Sketching stops when the
+    last block did not lower the predicted final variance (budget mode) or the predicted
+    total cost (rtol mode), in the spirit of A-Hutch++ (Persson, Cortinovis, Kressner, SIMAX
+    2022). If no sketch is worth it, the sketch products :math:`s_j^\top A s_j` are themselves
+    Hutchinson samples: nothing is wasted, so on a flat spectrum it is Hutchinson. With
+    ``rtol`` it then samples until :math:`1.96\,\mathrm{SE} \le \mathrm{rtol}\,|\hat t|`
+    (a 95% Student-t interval; at least 10 samples) or the budget is spent. When the budget
+    covers the dimension (``matvecs >= P``) the trace is computed exactly from the P unit
+    vectors.
 
-    Cost: ``matvecs`` products (Hutch++ needs at least 3).
+    Args:
+        op: the symmetric operator.
+        method: ``adaptive``, ``hutchpp`` or ``hutchinson``.
+        matvecs: product budget (default 99; with ``rtol``, the cap, default 2000).
+        rtol: target relative error (adaptive only): stop once the 95% interval is within
+            ``rtol`` of the estimate.
+        max_sketch: most sketch vectors held (adaptive; memory ``max_sketch * P`` scalars).
+        generator: draws the probes (default: a new generator seeded with 0).
+
+    Returns:
+        :class:`TraceEstimate` (value, std_error, hvps, sketch_size, converged).
+
+    Cost: ``hvps`` products (= ``matvecs`` without ``rtol``; Hutch++ needs at least 3).
 
     References: M. F. Hutchinson, Commun. Stat. Simul. Comput. 18 (1989); R. A. Meyer,
-    C. Musco, C. Musco, D. P. Woodruff, "Hutch++", SOSA 2021.
+    C. Musco, C. Musco, D. P. Woodruff, "Hutch++", SOSA 2021; D. Persson, A. Cortinovis,
+    D. Kressner, "Improved variants of the Hutch++ algorithm", SIMAX 43 (2022); E. Epperly,
+    J. Tropp, R. Webber, "XTrace", SIMAX 45 (2024).
     """
-    method = check_choice("method", method, ("hutchpp", "hutchinson"))
-    matvecs = check_int("matvecs", matvecs, minimum=3 if method == "hutchpp" else 1)
+    method = check_choice("method", method, ("adaptive", "hutchpp", "hutchinson"))
+    if rtol is not None:
+        if method != "adaptive":
+            raise ValueError(f"`rtol` needs method='adaptive'; got method='{method}'.")
+        rtol = check_float("rtol", rtol, minimum=0.0, strict_min=True)
+    default = 99 if rtol is None else 2000
+    matvecs = check_int("matvecs", default if matvecs is None else matvecs, minimum=3 if method == "hutchpp" else 1)
+    max_sketch = check_int("max_sketch", max_sketch, minimum=1)
     g = _generator(generator)
     if method == "hutchinson":
-        Z = random_vectors(op, matvecs, g, kind="rademacher")
-        samples = (Z * op.apply(Z)).sum(1).to(torch.float64)
+        samples = _hutchinson_samples(op, matvecs, g)  # in blocks of 8: memory 16 vectors
         return TraceEstimate(float(samples.mean()), _stderr(samples), matvecs)
+    if method == "adaptive":
+        return _adaptive_trace(op, matvecs, rtol, max_sketch, g)
     s = min((matvecs + 2) // 3, op.dim)
     S = random_vectors(op, s, g, kind="rademacher")
     Q, _ = torch.linalg.qr(op.apply(S).T)  # (P, s)
@@ -104,11 +156,173 @@ def stochastic_trace(
     low_rank = float((Q * op.apply(Q)).sum().to(torch.float64))
     rest = matvecs - 2 * s
     if rest <= 0 or s >= op.dim:
-        return TraceEstimate(low_rank, 0.0, 2 * s)
+        return TraceEstimate(low_rank, 0.0, 2 * s, s)
     G = random_vectors(op, rest, g, kind="rademacher")
     G, _ = _orthogonalize(G, Q)
     samples = (G * op.apply(G)).sum(1).to(torch.float64)
-    return TraceEstimate(low_rank + float(samples.mean()), _stderr(samples), 2 * s + rest)
+    return TraceEstimate(low_rank + float(samples.mean()), _stderr(samples), 2 * s + rest, s)
+
+
+def _hutchinson_samples(op: SymmetricOperator, count: int, g: torch.Generator, Q: Basis | None = None, block: int = 8) -> Tensor:
+    """``count`` samples :math:`z^\top A z` (float64), z Rademacher projected off Q; drawn in blocks."""
+    out = []
+    for i in range(0, count, block):
+        Z = random_vectors(op, min(block, count - i), g, kind="rademacher")
+        if Q is not None and Q.m:
+            Z, _ = _orthogonalize(Z, Q)
+        out.append((Z * op.apply(Z)).sum(1).to(torch.float64))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+
+
+def _loo_residual(R: Tensor) -> float:
+    r"""Mean over j of :math:`\|(I - P_{-j}) y_j\|^2` for Y = R^T Q (Q orthonormal), from R alone.
+
+    :math:`G = Y Y^\top = R^\top R`; the residual of column j on the others is
+    :math:`1/(G^{-1})_{jj}` (0 when y_j is in their span).
+    """
+    k = R.shape[0]
+    G = R.T @ R
+    out = []
+    for j in range(k):
+        o = [i for i in range(k) if i != j]
+        if not o:
+            out.append(float(G[j, j]))
+            continue
+        c = G[o][:, o]
+        v = G[o, j]
+        proj = float(v @ torch.linalg.lstsq(c, v[:, None], rcond=1e-13).solution[:, 0]) if float(c.diagonal().max()) > 0 else 0.0
+        out.append(max(float(G[j, j]) - proj, 0.0))
+    return sum(out) / k
+
+
+def _adaptive_trace(op: SymmetricOperator, budget: int, rtol: float | None, max_sketch: int, g: torch.Generator) -> TraceEstimate:
+    P = op.dim
+    if budget >= P:  # exact: the unit vectors cost P products
+        t = 0.0
+        for i in range(0, P, 8):
+            E = torch.zeros((min(8, P - i), P), dtype=op.dtype, device=op.device)
+            E[torch.arange(E.shape[0]), torch.arange(i, i + E.shape[0])] = 1
+            t += float(op.apply(E).diagonal(offset=i).sum().to(torch.float64))
+        return TraceEstimate(t, 0.0, P, P)
+    block = 4
+    Q = Basis(P, op.dtype, op.device)
+    R = torch.zeros((0, 0), dtype=torch.float64)  # sketch Y (k, P) = R^T Q, R (rows of Q, k)
+    hutch: list[Tensor] = []  # s^T A s of the sketch vectors: Hutchinson samples in their own right
+    spent = 0
+    history: list[tuple[int, float, int]] = []  # (sketch columns k, predicted objective, rows of Q)
+
+    def objective(var: float, k: int, t_hat: float) -> float:
+        """Predicted variance of the final estimate (budget) or total cost to reach rtol."""
+        if rtol is None:
+            left = budget - 2 * k if k else budget
+            return var / left if left > 0 else math.inf
+        need = Z95**2 * var / max((rtol * t_hat) ** 2, 1e-300)
+        return 2 * k + need if k else max(need, spent)
+
+    while True:
+        b = min(block, max_sketch - R.shape[1], budget - spent)
+        if b <= 0 or 2 * (R.shape[1] + b) > budget:
+            break
+        S = random_vectors(op, b, g, kind="rademacher")
+        Y = op.apply(S)
+        spent += b
+        hutch.append((S * Y).sum(1).to(torch.float64))
+        del S
+        r0, k0 = R.shape
+        Y, C = _orthogonalize(Y, Q)  # (b, P), (r0, b)
+        Yn, Rb = _orthonormalize_sketch(Y)
+        del Y
+        Rn = torch.zeros((r0 + Rb.shape[0], k0 + b), dtype=torch.float64)
+        Rn[:r0, :k0] = R
+        Rn[:r0, k0:] = C.to("cpu", torch.float64)
+        Rn[r0:, k0:] = Rb
+        R = Rn
+        Q.append(Yn)
+        del Yn
+        samples = torch.cat(hutch)
+        t_hat = float(samples.mean())
+        k = R.shape[1]
+        history.append((k, objective(2 * _loo_residual(R), k, t_hat), R.shape[0]))
+        if (len(history) >= 2 and history[-1][1] >= history[-2][1]) or R.shape[0] >= P:
+            break  # the last block did not pay for itself
+    if hutch:  # k = 0: plain Hutchinson reusing the sketch samples, its variance from those samples
+        samples = torch.cat(hutch)
+        history.append((0, objective(float(samples.var()) if samples.numel() > 1 else math.inf, 0, float(samples.mean())), 0))
+    best_cols, _, best_k = min(history, key=lambda h: h[1]) if history else (0, 0.0, 0)
+    if best_cols == 0:  # flat spectrum: Hutchinson, reusing the sketch products as samples
+        Q.clear()
+        samples = torch.cat(hutch) if hutch else torch.zeros(0, dtype=torch.float64)
+        return _sample_until(op, samples, 0.0, spent, budget, rtol, g, None, 0)
+    Q.truncate(best_k)
+    low_rank = 0.0
+    if best_k == 0:  # the operator is 0 on every sketch vector
+        return _sample_until(op, torch.zeros(0, dtype=torch.float64), 0.0, spent, budget, rtol, g, None, 0)
+    for i in range(0, best_k, 8):  # tr(Q^T A Q), products not stored
+        V = Q.rows(i, min(best_k, i + 8))
+        low_rank += float((V * op.apply(V)).sum().to(torch.float64))
+    spent += best_k
+    if best_k >= P:
+        return TraceEstimate(low_rank, 0.0, spent, best_k)
+    out = _sample_until(op, torch.zeros(0, dtype=torch.float64), low_rank, spent, budget, rtol, g, Q, best_k)
+    Q.clear()
+    return out
+
+
+def _orthonormalize_sketch(Y: Tensor) -> tuple[Tensor, Tensor]:
+    """Rows of Y (b, P), already orthogonal to the basis, orthonormalized: Y = Rb^T Yn.
+
+    Returns Yn (r, P) and Rb (r, b) with r <= b: a row in the span of the others (a
+    rank-deficient operator) adds no direction (its LOO residual is then 0).
+    """
+    b = Y.shape[0]
+    Rb = torch.zeros((b, b), dtype=torch.float64)
+    rows: list[Tensor] = []
+    scale = float(torch.linalg.vector_norm(Y, dim=1).max()) if b else 0.0
+    eps = torch.finfo(Y.dtype).eps
+    for i in range(b):
+        w = Y[i]
+        for _ in range(2):
+            for j, r in enumerate(rows):
+                c = r @ w
+                w = w - c * r
+                Rb[j, i] += float(c)
+        nrm = float(torch.linalg.vector_norm(w))
+        if nrm > 100 * eps * max(scale, 1e-300):
+            Rb[len(rows), i] = nrm
+            rows.append(w / nrm)
+    Yn = torch.stack(rows) if rows else Y[:0]
+    return Yn, Rb[: len(rows)]
+
+
+def _t975(n: int) -> float:
+    """Two-sided 95% Student-t quantile with n - 1 degrees of freedom (the SE is estimated)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, max(n - 1, 1)))
+
+
+def _sample_until(op, samples: Tensor, low_rank: float, spent: int, budget: int, rtol: float | None, g, Q: Basis | None, k: int) -> TraceEstimate:
+    """Add Hutchinson samples (projected off Q) until the budget is spent or the rtol test passes."""
+    min_samples = 10
+    while True:
+        n = samples.numel()
+        left = budget - spent
+        if rtol is not None and n >= min_samples:
+            est = low_rank + float(samples.mean())
+            if _t975(n) * _stderr(samples) <= rtol * abs(est):
+                return TraceEstimate(est, _stderr(samples), spent, k, True)
+        if left <= 0:
+            est = low_rank + (float(samples.mean()) if n else 0.0)
+            se = _stderr(samples) if n else math.inf
+            ok = rtol is None or (n >= 2 and _t975(n) * se <= rtol * abs(est))
+            return TraceEstimate(est, se, spent, k, ok)
+        if rtol is None:
+            step = left
+        else:  # the CLT count still needed, at least one block, at most what is left
+            need = min_samples - n if n < 2 else Z95**2 * float(samples.var()) / max((rtol * (low_rank + float(samples.mean()))) ** 2, 1e-300) - n
+            step = int(min(left, max(8, min_samples - n, math.ceil(min(need, 1e9) * 0.5))))
+        samples = torch.cat([samples, _hutchinson_samples(op, step, g, Q)])
+        spent += step
 
 
 def _stderr(samples: Tensor) -> float:
@@ -123,6 +337,7 @@ def slq_density(
     sigma: float | None = None,
     grid: Tensor | int = 1000,
     generator: torch.Generator | None = None,
+    reorthogonalize: str = "none",
 ) -> Density:
     r"""Spectral density :math:`\phi(t) = \frac1P\sum_i \delta(t - \lambda_i)` by stochastic Lanczos quadrature.
 
@@ -141,6 +356,9 @@ def slq_density(
         grid: evaluation points, or their number (default 1000 on the node range
             padded by 5 sigma).
         generator: draws the probes (default: a new generator seeded with 0).
+        reorthogonalize: ``none`` (default: three-term recurrence, memory 3 vectors; the
+            quadrature is robust to the loss of orthogonality) or ``full``; see
+            :func:`~dltheory.probes.lanczos.lanczos_tridiagonal`.
 
     Cost: ``num_probes * lanczos_steps`` products.
 
@@ -151,8 +369,7 @@ def slq_density(
     num_probes = check_int("num_probes", num_probes, minimum=1)
     steps = check_int("lanczos_steps", lanczos_steps, minimum=1)
     g = _generator(generator)
-    V = random_vectors(op, num_probes, g)
-    runs = [lanczos_tridiagonal(op, v, steps) for v in V]
+    runs = [lanczos_tridiagonal(op, random_vectors(op, 1, g)[0], steps, reorthogonalize=reorthogonalize) for _ in range(num_probes)]
     m = max(t.shape[0] for t, _ in runs)
     nodes = torch.zeros((num_probes, m), dtype=torch.float64)
     weights = torch.zeros((num_probes, m), dtype=torch.float64)
