@@ -91,6 +91,8 @@ def test_claims_hold_at_a_small_size(runs_dir):
                          overrides={"features": 6, "feature_scale_ratio": 5.0, "mc_samples": 5000, "gd_steps": 1500, "sgd_steps": 5000})
     ids = [c["id"] for c in res.result["claims"]]
     assert ids == ["mc_formula", "mc_isotropic_rejected", "gd_closed_form", "sgd_noise_floor", "sgd_not_ols", "sgd_not_isotropic", "data_dependent"]
+    kinds = {c["id"]: c["kind"] for c in res.result["claims"]}
+    assert kinds["gd_closed_form"] == kinds["data_dependent"] == "check" and kinds["sgd_not_ols"] == "claim"
     assert res.status == "ok", [(c["id"], c["measured"]) for c in res.result["claims"] if not c["holds"]]
     assert res.result["metrics"]["equal_scale_difference"] < 1e-12
 
@@ -100,3 +102,16 @@ def test_bad_config_is_rejected(runs_dir):
         run_experiment("dropout/linear-regression", preset="tiny", runs_dir=runs_dir, overrides={"samples": 3, "features": 4})
     with pytest.raises(ConfigError, match="keep_prob"):
         run_experiment("dropout/linear-regression", preset="tiny", runs_dir=runs_dir, overrides={"keep_prob": 1.0})
+
+
+@pytest.mark.parametrize("train_keep_prob, holds", [(None, True), (1.0, False)])
+def test_negative_control_no_dropout(runs_dir, train_keep_prob, holds):
+    """Trained without dropout (masks all ones) SGD is plain least squares: it converges to OLS, not to
+    the diag(X^T X)-ridge solution, so the main claim fails; with dropout at the same size it holds."""
+    res = run_experiment("dropout/linear-regression", preset="tiny", seed=5, runs_dir=runs_dir,
+                         overrides={"samples": 30, "features": 4, "feature_scale_ratio": 3.0, "gd_steps": 10, "sgd_steps": 2000, "train_keep_prob": train_keep_prob})
+    claims = {c["id"]: c for c in res.result["claims"]}
+    assert claims["sgd_not_ols"]["holds"] is holds, claims["sgd_not_ols"]["measured"]
+    assert claims["sgd_noise_floor"]["holds"] is holds, claims["sgd_noise_floor"]["measured"]
+    if not holds:
+        assert claims["sgd_not_ols"]["measured"] > 10  # RMS distance to w* over RMS distance to OLS: SGD sits on OLS

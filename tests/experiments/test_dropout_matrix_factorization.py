@@ -60,9 +60,10 @@ def test_stationary_covariance_solves_the_lyapunov_equation():
 
 def test_claims_hold_at_a_small_size(runs_dir):
     res = run_experiment("dropout/matrix-factorization", preset="tiny", seed=0, runs_dir=runs_dir,
-                         overrides={"rows": 8, "cols": 6, "widths": [4, 6], "gd_steps": 1500, "sgd_steps": 4000, "record_every": 20})
+                         overrides={"rows": 8, "cols": 6, "widths": [4, 6], "gd_steps": 5000, "sgd_steps": 4000, "record_every": 20})
     claims = {c["id"]: c for c in res.result["claims"]}
-    assert set(claims) == {f"{k}_r{r}" for k in ("equalized", "closed_form", "sgd_noise_floor") for r in (4, 6)}
+    assert set(claims) == {f"{k}_r{r}" for k in ("converged", "equalized", "closed_form", "sgd_noise_floor") for r in (4, 6)}
+    assert {c["kind"] for i, c in claims.items() if i.startswith("converged")} == {"check"}
     assert res.status == "ok", [(c["id"], c["measured"]) for c in claims.values() if not c["holds"]]
 
 
@@ -71,3 +72,17 @@ def test_bad_config_is_rejected(runs_dir):
         run_experiment("dropout/matrix-factorization", preset="tiny", runs_dir=runs_dir, overrides={"keep_prob": 1.0})
     with pytest.raises(ConfigError, match="unknown config key 'width'"):
         run_experiment("dropout/matrix-factorization", preset="tiny", runs_dir=runs_dir, overrides={"width": 3})
+
+
+@pytest.mark.parametrize("train_keep_prob, holds", [(None, True), (1.0, False)])
+def test_negative_control_no_dropout(runs_dir, train_keep_prob, holds):
+    """Without dropout (lambda = 0) GD converges to the truncated SVD, whose column products are M's
+    singular values: not equalized, and no shrinkage. The main claims fail; with dropout they hold."""
+    res = run_experiment("dropout/matrix-factorization", preset="tiny", seed=7, runs_dir=runs_dir,
+                         overrides={"widths": [2], "gd_steps": 20000, "sgd_steps": 2, "train_keep_prob": train_keep_prob})
+    claims = {c["id"]: c for c in res.result["claims"]}
+    assert claims["converged_r2"]["holds"]
+    assert claims["equalized_r2"]["holds"] is holds, claims["equalized_r2"]["measured"]
+    assert claims["closed_form_r2"]["holds"] is holds, claims["closed_form_r2"]["measured"]
+    if not holds:  # products = the top singular values of M (1 to sigma_min, linearly spaced): spread of order one
+        assert claims["equalized_r2"]["measured"] > 0.1

@@ -29,6 +29,20 @@ def test_claims_hold_at_a_small_size(runs_dir):
                          overrides={"rows": 10, "cols": 8, "width": 4, "num_samples": 300_000, "sdp_check": False})
     ids = [c["id"] for c in res.result["claims"]]
     assert ids == ["mc_uniform", "mc_nonuniform", "weighting_matters", "mc_linear_network", "induced_regularizer"]
+    assert {c["kind"] for c in res.result["claims"]} == {"claim"}
     assert res.status == "ok", [(c["id"], c["measured"]) for c in res.result["claims"] if not c["holds"]]
     m = res.result["metrics"]
     assert m["regularizer_min_gd"] < m["regularizer_at_start"]
+
+
+@pytest.mark.parametrize("mask_keep_prob, holds", [(None, True), (1.0, False)])
+def test_negative_control_no_dropout(runs_dir, mask_keep_prob, holds):
+    """Masks that keep every unit (no dropout) give the plain loss: the Monte Carlo mean misses the
+    formula loss + regularizer by the regularizer, many standard errors; with dropout it matches."""
+    res = run_experiment("dropout/explicit-regularizer", preset="tiny", seed=6, runs_dir=runs_dir,
+                         overrides={"rows": 10, "cols": 8, "width": 4, "num_samples": 40_000, "mask_keep_prob": mask_keep_prob})
+    claims = {c["id"]: c for c in res.result["claims"]}
+    for cid in ("mc_uniform", "mc_nonuniform", "mc_linear_network"):
+        assert claims[cid]["holds"] is holds, (cid, claims[cid]["measured"])
+    if not holds:
+        assert min(claims[c]["measured"] for c in ("mc_uniform", "mc_nonuniform", "mc_linear_network")) > 8

@@ -28,8 +28,24 @@ def test_claims_hold_at_a_small_size(runs_dir):
                          overrides={"dim": 6, "hidden": 2, "num_points": 60, "seeds": 5, "steps": 800})
     assert res.status == "ok", [(c["id"], c["measured"]) for c in res.result["claims"] if not c["holds"]]
     assert res.result["metrics"]["runs_at_global_min"] == 5
+    kinds = {c["id"]: c["kind"] for c in res.result["claims"]}
+    assert kinds["saddle_is_critical"] == kinds["saddle_index"] == kinds["saddle_curvature"] == "check" and kinds["top_subspace"] == "claim"
 
 
 def test_hidden_must_be_below_dim(runs_dir):
     with pytest.raises(ConfigError, match="hidden"):
         run_experiment("dropout/linear-autoencoder", preset="tiny", runs_dir=runs_dir, overrides={"dim": 4, "hidden": 4})
+
+
+@pytest.mark.parametrize("tie, holds", [(False, True), (True, False)])
+def test_negative_control_tied_eigenvalues_at_the_cut(runs_dir, tie, holds):
+    """With lambda_(p+1) = lambda_p the top-p principal subspace is not unique (outside Baldi & Hornik's
+    distinct-eigenvalue hypothesis): GD still reaches the minimal loss, but in an init-dependent subspace,
+    so the main claim (every run in *the* top-p subspace) fails; with distinct eigenvalues it holds."""
+    res = run_experiment("dropout/linear-autoencoder", preset="tiny", seed=4, runs_dir=runs_dir,
+                         overrides={"dim": 5, "hidden": 2, "num_points": 40, "seeds": 4, "steps": 5000, "tie_at_cut": tie})
+    claims = {c["id"]: c for c in res.result["claims"]}
+    assert claims["converged"]["holds"] and claims["loss_is_trailing_sum"]["holds"]
+    assert claims["top_subspace"]["holds"] is holds, claims["top_subspace"]["measured"]
+    if not holds:
+        assert claims["top_subspace"]["measured"] > 1e-2
