@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import torch
 from pydantic import Field
@@ -25,8 +26,8 @@ class Quadratic(Experiment):
     class Config(ExperimentConfig):
         dim: int = Field(5, ge=1, le=100, description="dimension")
         lr: float = Field(1.0, gt=0, description="GD step size in units of 1/L")
-        steps: int = Field(200, ge=1, description="GD steps")
-        bound: float = Field(1e-6, gt=0, description="claim bound on the distance")
+        steps: int = Field(200, ge=1, le=100_000, description="GD steps")
+        bound: float = Field(1e-6, gt=0, le=1e3, description="claim bound on the distance")
 
     presets = {"tiny": {"steps": 50}, "quick": {}, "full": {"steps": 1000}}
 
@@ -91,3 +92,23 @@ class SeedDependent(Experiment):
         if config.only_checks:
             return
         log.claim_greater("seed_residue", "the seed is not a multiple of the period", log.seed % config.period, 0, source="-", oracle="none")
+
+
+@register
+class Lists(Experiment):
+    """List-valued config entries, validated element by element (fixture of the config checks)."""
+
+    id = "testing/lists"
+    lecture = 1
+    title = "lists (test fixture)"
+    papers = ()
+
+    class Config(ExperimentConfig):
+        lrs: tuple[Annotated[float, Field(gt=0, le=1)], ...] = Field((0.1, 0.2), min_length=1, max_length=8, description="step sizes")
+        hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field([8], min_length=1, max_length=8, description="hidden widths")
+        steps: int = Field(10, ge=1, le=10_000, description="steps")
+
+    presets = {"tiny": {}, "quick": {}, "full": {"steps": 100}}
+
+    def run(self, config: Config, log: RunLog) -> None:
+        log.claim_greater("positive", "every step size is positive", min(config.lrs), 0.0, source="-", oracle="none")

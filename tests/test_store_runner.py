@@ -123,3 +123,62 @@ def test_killed_run_leaves_store_readable(runs_dir):
     assert store.result(rec.run_id) is None
     r = run_experiment("testing/quadratic", runs_dir=runs_dir)  # the store still takes new runs
     assert {x.run_id for x in store.recent()} == {rec.run_id, r.run_id}
+
+
+def test_seed_out_of_range_and_early_failures_leave_nothing(runs_dir, monkeypatch):  # 3
+    for seed in (2**63, -1, True, 1.5):
+        with pytest.raises(ConfigError, match="`seed` must be an int"):
+            run_experiment("testing/quadratic", seed=seed, runs_dir=runs_dir)
+    assert not runs_dir.exists()
+    r = run_experiment("testing/quadratic", seed=2**63 - 1, overrides={"steps": 5}, runs_dir=runs_dir)
+    assert Store(runs_dir).get(r.run_id).seed == 2**63 - 1
+
+    def broken_start(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Store, "start", broken_start)
+    with pytest.raises(OSError):
+        run_experiment("testing/quadratic", seed=1, runs_dir=runs_dir)
+    assert [p.name for p in runs_dir.iterdir() if p.is_dir()] == [r.run_id]  # the failed start left no folder
+
+
+_SWEEP = """
+import sys
+sys.path.insert(0, {tests!r})
+import dummy_experiments  # spawned workers import this main module too: they know testing/slow
+if __name__ == "__main__":
+    from dltheory.cli import main
+    sys.argv = ["dltheory", "sweep", "testing/slow", "--seeds", "0-3", "--jobs", "2", "--runs-dir", {runs!r}]
+    main()
+"""
+
+
+def test_sigterm_stops_a_parallel_sweep_and_its_workers(runs_dir, tmp_path):  # 5
+    script = tmp_path / "sweep_main.py"
+    script.write_text(_SWEEP.format(tests=str(HERE), runs=str(runs_dir)))
+    env = {**os.environ, "DLTHEORY_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if (runs_dir / "dltheory.sqlite").exists() and sum(r.status == "running" for r in Store(runs_dir).recent()) == 2:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the two workers never started their runs")
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 130, err.decode()[-2000:]
+        assert len(err.decode().strip().splitlines()) == 1 and "interrupted" in err.decode()
+        with pytest.raises(ProcessLookupError):  # no worker, no resource tracker left in the session
+            for _ in range(50):
+                os.killpg(p.pid, 0)
+                time.sleep(0.1)
+        recs = Store(runs_dir).recent()
+        assert len(recs) == 2 and all(r.status == "interrupted" for r in recs)
+        assert all(json.loads((runs_dir / r.run_id / "result.json").read_text())["status"] == "interrupted" for r in recs)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -4,13 +4,13 @@ import json
 import sqlite3
 
 import pytest
-from test_cli import invoke
 
 from dltheory.experiments.base import Claim, RunLog
 from dltheory.report import write_report
 from dltheory.runner import run_experiment
 from dltheory.store import Store
 from dltheory.sweep import verify
+from test_cli import invoke
 
 
 def test_claim_kind_is_validated_and_ids_are_unique(tmp_path):

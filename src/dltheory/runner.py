@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
+import shutil
 import signal
 import time
 import traceback
@@ -21,10 +21,12 @@ import torch
 
 import dltheory
 from dltheory.core.device import resolve_device
-from dltheory.core.errors import ConfigError, RunInterrupted, check_int
+from dltheory.core.errors import SEED_MAX, ConfigError, RunInterrupted, check_int
 from dltheory.experiments import registry
 from dltheory.experiments.base import RunLog
-from dltheory.store import Store
+from dltheory.store import Store, config_hash
+
+__all__ = ["SCHEMA_VERSION", "RunResult", "check_seed", "config_hash", "new_run_id", "run_experiment", "versions"]
 
 SCHEMA_VERSION = 1
 
@@ -41,9 +43,12 @@ class RunResult:
         return 0 if self.status == "ok" else 1
 
 
-def config_hash(experiment: str, preset: str, config: Mapping[str, Any]) -> str:
-    blob = json.dumps({"experiment": experiment, "preset": preset, "config": config}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """A seed is an int in 0..2**63-1 (it is stored as a signed 64-bit integer); ConfigError otherwise."""
+    try:
+        return check_int(name, seed, minimum=0, maximum=SEED_MAX)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e).replace(f"<= {SEED_MAX}", "<= 2**63-1")) from None
 
 
 def new_run_id(experiment: str, seed: int) -> str:
@@ -98,20 +103,27 @@ def run_experiment(
     re-raised.
     """
     exp_cls = registry.get(experiment)
-    check_int("seed", seed, minimum=0)
+    check_seed(seed)
     try:
         dev = resolve_device(device)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     config = registry.build_config(exp_cls, preset, overrides)
     config_json = config.model_dump(mode="json")
+    given = {k: config_json[k] for k in (overrides or {})}
     store = store or Store(runs_dir)
+    store.require_writable()
+    # every input is valid: from here on, a failure before the run starts leaves nothing behind
     run_id = new_run_id(experiment, seed)
     run_dir = store.run_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=False)
-    _write_json_atomic(run_dir / "config.json", {"experiment": experiment, "preset": preset, "seed": seed, "device": str(dev), "config": config_json})
+    run_dir.mkdir(parents=False, exist_ok=False)
     chash = config_hash(experiment, preset, config_json)
-    store.start(run_id, experiment, preset, seed, config_json, chash, sweep)
+    try:
+        _write_json_atomic(run_dir / "config.json", {"experiment": experiment, "preset": preset, "seed": seed, "device": str(dev), "config": config_json, "overrides": given})
+        store.start(run_id, experiment, preset, seed, config_json, chash, sweep, given)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
     log = RunLog(run_dir, seed=seed, device=dev)
     log.info(f"run {run_id}: {experiment} preset={preset} seed={seed} device={dev}")
@@ -127,16 +139,16 @@ def run_experiment(
     except (KeyboardInterrupt, RunInterrupted) as e:
         status, error = "interrupted", f"interrupted ({type(e).__name__}: {e})"
         log.info(error)
-        _finish(store, log, run_id, experiment, preset, seed, config_json, status, error, t0)
+        _finish(store, log, run_id, experiment, preset, seed, config_json, given, status, error, t0)
         raise RunInterrupted(f"run {run_id} was interrupted and recorded as such") from None
     except Exception as e:  # recorded, not swallowed: status error, message kept
         error = f"{type(e).__name__}: {e}"
         log.info(traceback.format_exc())
-    result = _finish(store, log, run_id, experiment, preset, seed, config_json, status, error, t0)
+    result = _finish(store, log, run_id, experiment, preset, seed, config_json, given, status, error, t0)
     return RunResult(run_id, status, result, run_dir)
 
 
-def _finish(store: Store, log: RunLog, run_id: str, experiment: str, preset: str, seed: int, config_json: dict, status: str, error: str | None, t0: float) -> dict[str, Any]:
+def _finish(store: Store, log: RunLog, run_id: str, experiment: str, preset: str, seed: int, config_json: dict, overrides: dict, status: str, error: str | None, t0: float) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     log.close()
     claims = [c.to_json() for c in log.claims]
@@ -147,6 +159,7 @@ def _finish(store: Store, log: RunLog, run_id: str, experiment: str, preset: str
         "preset": preset,
         "seed": seed,
         "config": config_json,
+        "overrides": overrides,
         "status": status,
         "claims": claims,
         "metrics": log.metrics,

@@ -15,16 +15,20 @@ A run is inserted as ``running`` when it starts and updated once when it ends (`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 import sqlite3
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from dltheory.core.errors import StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -43,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     pid INTEGER,
     host TEXT,
-    sweep TEXT
+    sweep TEXT,
+    overrides_json TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs (experiment, started_at);
 CREATE TABLE IF NOT EXISTS claims (
@@ -58,10 +63,46 @@ CREATE TABLE IF NOT EXISTS claims (
 """
 
 STATUSES = ("running", "ok", "failed", "error", "interrupted")
+INDEX_NAME = "dltheory.sqlite"
+_RUN_COLUMNS = ("run_id", "experiment", "preset", "seed", "config_json", "config_hash", "status", "started_at")
 
 
-def default_runs_dir() -> Path:
-    return Path(os.environ.get("DLTHEORY_RUNS_DIR", "runs"))
+def default_runs_dir() -> Path | str:
+    return os.environ.get("DLTHEORY_RUNS_DIR", "runs")
+
+
+def config_hash(experiment: str, preset: str, config: Mapping[str, Any]) -> str:
+    """The identity of a config: same experiment, preset and values give the same hash."""
+    blob = json.dumps({"experiment": experiment, "preset": preset, "config": config}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _runs_dir_path(runs_dir: str | os.PathLike) -> Path:
+    """``runs_dir`` checked: a non-empty path that is (or can become) a directory."""
+    if isinstance(runs_dir, str) and not runs_dir.strip():
+        raise StoreError(f"`--runs-dir` must be a directory path; got {runs_dir!r} (use '.' for the current directory).")
+    path = Path(runs_dir)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"`--runs-dir` {str(path)!r} cannot be created: {e.strerror or e}.") from None
+        return path
+    except OSError as e:
+        raise StoreError(f"`--runs-dir` {str(path)!r} cannot be read: {e.strerror or e}.") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"`--runs-dir` must be a directory; got {str(path)!r}, {_kind_of(st.st_mode)}.")
+    return path
 
 
 @dataclass(frozen=True)
@@ -80,6 +121,7 @@ class RunRecord:
     n_holding: int | None
     error: str | None
     sweep: str | None
+    overrides: dict[str, Any] | None = None  # None: recorded before overrides were kept
 
 
 @dataclass(frozen=True)
@@ -95,51 +137,110 @@ class ClaimRate:
 
 
 class Store:
-    """The SQLite index of the runs under ``runs_dir``."""
+    """The SQLite index of the runs under ``runs_dir``.
+
+    A runs dir that is not writable (another user's, a read-only mount) opens read-only:
+    ``runs``, ``show`` and ``report -o elsewhere`` work, recording a run raises
+    :class:`StoreError`. An index that is not a dltheory SQLite database (0 bytes beside run
+    folders, corrupt, another program's file) raises :class:`StoreError` naming
+    :meth:`reindex`, which rebuilds it from the run folders' ``result.json``.
+    """
 
     def __init__(self, runs_dir: str | Path | None = None):
-        self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.runs_dir / "dltheory.sqlite"
+        self.runs_dir = _runs_dir_path(runs_dir if runs_dir is not None else default_runs_dir())
+        self.path = self.runs_dir / INDEX_NAME
+        self.writable = os.access(self.runs_dir, os.W_OK | os.X_OK)
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        except OSError as e:
+            raise StoreError(f"the index {self.path} cannot be read: {e.strerror or e}.") from None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise StoreError(f"the index {self.path} must be a regular file; it is {_kind_of(st.st_mode)}.")
+        if st is not None and st.st_size == 0 and self._run_folders():
+            raise self._bad_index("is empty (0 bytes) while run folders exist")
+        self._empty = st is None and not self.writable  # a read-only dir without an index: no runs
+        if self._empty:
+            return
+        if self.writable:
+            with self._connect() as con:
+                try:
+                    con.executescript(SCHEMA)
+                except sqlite3.DatabaseError as e:
+                    raise self._bad_index(f"is not a SQLite database ({e})") from None
+                for table, column, decl in (("claims", "kind", "TEXT NOT NULL DEFAULT 'claim'"), ("runs", "overrides_json", "TEXT")):
+                    cols = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+                    if column not in cols:  # a store written before this column existed
+                        con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         with self._connect() as con:
-            con.executescript(SCHEMA)
-            cols = {r[1] for r in con.execute("PRAGMA table_info(claims)")}
-            if "kind" not in cols:  # a store written before claims and checks were told apart
-                con.execute("ALTER TABLE claims ADD COLUMN kind TEXT NOT NULL DEFAULT 'claim'")
+            cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+        if not set(_RUN_COLUMNS) <= cols:
+            raise self._bad_index("is a SQLite database without dltheory's `runs` table")
+
+    def _bad_index(self, why: str) -> StoreError:
+        return StoreError(f"the index {self.path} {why}; `dltheory runs --reindex --runs-dir {self.runs_dir}` rebuilds it from the run folders (the old file is kept).")
+
+    def _run_folders(self) -> list[Path]:
+        try:
+            return sorted(p for p in self.runs_dir.iterdir() if p.is_dir() and ((p / "result.json").is_file() or (p / "config.json").is_file()))
+        except OSError as e:
+            raise StoreError(f"`--runs-dir` {str(self.runs_dir)!r} cannot be listed: {e.strerror or e}.") from None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            if self.writable:
+                con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            else:  # read-only: no -wal/-shm can be created beside it, so read it as immutable
+                con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StoreError(f"the index {self.path} cannot be opened: {e}.") from None
         try:
             con.execute("PRAGMA busy_timeout = 60000")
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute("PRAGMA synchronous = NORMAL")
+            if self.writable:
+                con.execute("PRAGMA journal_mode = WAL")
+                con.execute("PRAGMA synchronous = NORMAL")
             yield con
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise StoreError(f"the index {self.path} stayed locked for a minute: {e}.") from None
+            raise self._bad_index(f"cannot be read ({e})") from None
         finally:
             con.close()
+
+    def require_writable(self) -> None:
+        """Raise :class:`StoreError` unless runs can be recorded here."""
+        if not self.writable:
+            raise StoreError(f"the runs dir {self.runs_dir} is read-only; recording a run needs a writable `--runs-dir`.")
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
     # writes ----------------------------------------------------------------------------
-    def start(self, run_id: str, experiment: str, preset: str, seed: int, config: dict[str, Any], config_hash: str, sweep: str | None = None) -> None:
+    def start(self, run_id: str, experiment: str, preset: str, seed: int, config: dict[str, Any], config_hash: str, sweep: str | None = None,
+              overrides: Mapping[str, Any] | None = None, *, started_at: float | None = None, pid: int | None = None) -> None:
+        self.require_writable()
         with self._connect() as con:
             con.execute(
-                "INSERT INTO runs (run_id, experiment, preset, seed, config_json, config_hash, status, started_at, pid, host, sweep)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
-                (run_id, experiment, preset, seed, json.dumps(config, sort_keys=True), config_hash, time.time(), os.getpid(), socket.gethostname(), sweep),
+                "INSERT INTO runs (run_id, experiment, preset, seed, config_json, config_hash, status, started_at, pid, host, sweep, overrides_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                (run_id, experiment, preset, seed, json.dumps(config, sort_keys=True), config_hash, time.time() if started_at is None else started_at,
+                 os.getpid() if pid is None else pid, socket.gethostname(), sweep, None if overrides is None else json.dumps(dict(overrides), sort_keys=True)),
             )
 
-    def finish(self, run_id: str, status: str, *, wall_time_s: float, claims: list[dict[str, Any]] | None = None, error: str | None = None) -> None:
+    def finish(self, run_id: str, status: str, *, wall_time_s: float | None, claims: list[dict[str, Any]] | None = None, error: str | None = None,
+               finished_at: float | None = None) -> None:
         if status not in STATUSES:
             raise ValueError(f"`status` must be one of {STATUSES}; got {status!r}.")
+        self.require_writable()
         claims = claims or []
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
                 con.execute(
                     "UPDATE runs SET status = ?, finished_at = ?, wall_time_s = ?, n_claims = ?, n_holding = ?, error = ? WHERE run_id = ?",
-                    (status, time.time(), wall_time_s, len(claims), sum(bool(c["holds"]) for c in claims), error, run_id),
+                    (status, time.time() if finished_at is None else finished_at, wall_time_s, len(claims), sum(bool(c["holds"]) for c in claims), error, run_id),
                 )
                 con.executemany(
                     "INSERT OR REPLACE INTO claims (run_id, claim_id, measured, expected, holds, kind) VALUES (?, ?, ?, ?, ?, ?)",
@@ -150,20 +251,67 @@ class Store:
                 con.execute("ROLLBACK")
                 raise
 
+    @classmethod
+    def reindex(cls, runs_dir: str | Path | None = None) -> tuple[Store, int, list[str], Path | None]:
+        """Rebuild the index from the run folders; returns ``(store, runs indexed, folders skipped, old index kept at)``.
+
+        The old index (if any) is renamed ``dltheory.sqlite.bad-<time>``, never deleted. A
+        folder with a readable ``result.json`` is indexed with its status and claims; one with
+        only ``config.json`` (a run that never finished) as ``interrupted``.
+        """
+        rd = _runs_dir_path(runs_dir if runs_dir is not None else default_runs_dir())
+        if not os.access(rd, os.W_OK | os.X_OK):
+            raise StoreError(f"the runs dir {rd} is read-only; `--reindex` needs to write its index.")
+        index = rd / INDEX_NAME
+        kept = None
+        if os.path.lexists(index):
+            kept = rd / f"{INDEX_NAME}.bad-{time.strftime('%Y%m%d-%H%M%S')}"
+            os.replace(index, kept)
+            for suffix in ("-wal", "-shm"):
+                if os.path.lexists(str(index) + suffix):
+                    os.replace(str(index) + suffix, str(kept) + suffix)
+        store = cls(rd)
+        n, skipped = 0, []
+        for d in store._run_folders():
+            try:
+                res = store.result(d.name)
+                if res is not None:
+                    store.start(d.name, res["experiment"], res["preset"], res["seed"], res["config"], config_hash(res["experiment"], res["preset"], res["config"]),
+                                None, res.get("overrides"), started_at=(d / "config.json").stat().st_mtime if (d / "config.json").exists() else (d / "result.json").stat().st_mtime, pid=-1)
+                    store.finish(d.name, res["status"] if res["status"] != "running" else "interrupted", wall_time_s=res.get("wall_time_s"), claims=res["claims"],
+                                 error=res.get("error"), finished_at=(d / "result.json").stat().st_mtime)
+                else:
+                    cfg = json.loads((d / "config.json").read_text(encoding="utf-8"))
+                    exp, preset, seed, config = cfg["experiment"], cfg["preset"], int(cfg["seed"]), dict(cfg["config"])
+                    store.start(d.name, exp, preset, seed, config, config_hash(exp, preset, config), None, cfg.get("overrides"),
+                                started_at=(d / "config.json").stat().st_mtime, pid=-1)
+                    store.finish(d.name, "interrupted", wall_time_s=None, error="no result.json (reindexed)", finished_at=(d / "config.json").stat().st_mtime)
+                n += 1
+            except (StoreError, OSError, ValueError, KeyError, TypeError) as e:
+                skipped.append(f"{d.name}: {e}")
+        return store, n, skipped, kept
+
     # reads -----------------------------------------------------------------------------
     def _rows(self, where: str = "", params: tuple = (), limit: int | None = None) -> list[RunRecord]:
-        sql = "SELECT run_id, experiment, preset, seed, config_json, config_hash, status, started_at, finished_at, wall_time_s, n_claims, n_holding, error, sweep, pid, host FROM runs"
+        if self._empty:
+            return []
+        sql = ("SELECT run_id, experiment, preset, seed, config_json, config_hash, status, started_at, finished_at, wall_time_s, n_claims, n_holding, error, sweep, pid, host,"
+               " overrides_json FROM runs")
         sql += f" {where} ORDER BY started_at DESC, rowid DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._connect() as con:
+            cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+            if "overrides_json" not in cols:  # an old index opened read-only
+                sql = sql.replace(" overrides_json FROM", " NULL FROM")
             rows = con.execute(sql, params).fetchall()
         out = []
         for r in rows:
             status = r[6]
             if status == "running" and not _alive(r[14], r[15]):
                 status = "interrupted"
-            out.append(RunRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], status, r[7], r[8], r[9], r[10], r[11], r[12], r[13]))
+            out.append(RunRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], status, r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+                                 None if r[16] is None else json.loads(r[16])))
         return out
 
     def recent(self, limit: int = 20, experiment: str | None = None) -> list[RunRecord]:
@@ -172,21 +320,34 @@ class Store:
         return self._rows(limit=limit)
 
     def get(self, run_id: str) -> RunRecord | None:
+        """The run with this id, or the one run whose id starts with it (None: no run; StoreError: several)."""
         rows = self._rows("WHERE run_id = ?", (run_id,))
         if rows:
             return rows[0]
-        rows = self._rows("WHERE run_id LIKE ?", (run_id + "%",))
-        return rows[0] if len(rows) == 1 else None
+        if not run_id:
+            return None
+        rows = self._rows("WHERE substr(run_id, 1, ?) = ?", (len(run_id), run_id))  # a prefix, literally (no LIKE wildcards)
+        if len(rows) > 1:
+            raise StoreError(f"ambiguous: {len(rows)} runs match '{run_id}' ({', '.join(r.run_id for r in rows[:3])}{', ...' if len(rows) > 3 else ''}); give more of the id.")
+        return rows[0] if rows else None
 
-    def latest_per_experiment(self, preset: str | None = None) -> dict[str, RunRecord]:
-        """The newest finished run of each experiment (optionally of one preset)."""
+    def presets(self) -> list[str]:
+        """The presets of the recorded runs."""
+        return sorted({r.preset for r in self._rows()})
+
+    def finished(self, preset: str | None = None) -> list[RunRecord]:
+        """Every finished run (ok, failed, error), newest first, optionally of one preset."""
         where = "WHERE status IN ('ok', 'failed', 'error')"
         params: tuple = ()
         if preset:
             where += " AND preset = ?"
             params = (preset,)
+        return self._rows(where, params)
+
+    def latest_per_experiment(self, preset: str | None = None) -> dict[str, RunRecord]:
+        """The newest finished run of each experiment (optionally of one preset)."""
         out: dict[str, RunRecord] = {}
-        for r in self._rows(where, params):
+        for r in self.finished(preset):
             out.setdefault(r.experiment, r)
         return out
 
@@ -230,14 +391,49 @@ class Store:
         return out
 
     def result(self, run_id: str) -> dict[str, Any] | None:
-        """The run's ``result.json`` (None when the run did not finish)."""
+        """The run's ``result.json`` (None when the run did not finish; StoreError when it is unreadable)."""
         path = self.run_dir(run_id) / "result.json"
         if not path.exists():
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise StoreError(f"result.json of run {run_id} is unreadable: {getattr(e, 'strerror', None) or e}.") from None
+        problem = result_problem(obj)
+        if problem:
+            raise StoreError(f"result.json of run {run_id} is not a schema-1 result: {problem}.")
+        return obj
+
+
+def result_problem(obj: Any) -> str | None:
+    """What is wrong with a parsed ``result.json`` (None when it has the schema-1 shape)."""
+    if not isinstance(obj, dict):
+        return f"expected a JSON object, got {type(obj).__name__}"
+    for key, types in (("experiment", str), ("preset", str), ("seed", int), ("status", str), ("config", dict), ("claims", list),
+                       ("metrics", dict), ("figures", list), ("artifacts", list)):
+        if not isinstance(obj.get(key), types) or isinstance(obj.get(key), bool):
+            return f"`{key}` missing or not a {types.__name__}"
+    if obj["status"] not in STATUSES:
+        return f"`status` {obj['status']!r} is not one of {STATUSES}"
+    for i, c in enumerate(obj["claims"]):
+        if not isinstance(c, dict):
+            return f"claims[{i}] is not an object"
+        for key, types in (("id", str), ("statement", str), ("holds", bool)):
+            if not isinstance(c.get(key), types):
+                return f"claims[{i}].{key} missing or not a {types.__name__}"
+        if c.get("kind", "claim") not in ("claim", "check"):
+            return f"claims[{i}].kind is {c.get('kind')!r}"
+    for key in ("figures", "artifacts"):
+        if not all(isinstance(f, str) for f in obj[key]):
+            return f"`{key}` holds a non-string entry"
+    if "wall_time_s" in obj and not isinstance(obj["wall_time_s"], (int, float, type(None))):
+        return "`wall_time_s` is not a number"
+    return None
 
 
 def _alive(pid: int | None, host: str | None) -> bool:
+    if pid is not None and pid <= 0:
+        return False  # reindexed: no process
     if pid is None or host != socket.gethostname():
         return True  # cannot tell; trust the record
     try:

@@ -10,17 +10,20 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from dltheory.core.errors import ConfigError
+from dltheory.core.errors import SEED_MAX, ConfigError, RunInterrupted
 from dltheory.experiments import registry
-from dltheory.runner import config_hash
-from dltheory.store import Store
+from dltheory.store import Store, config_hash
+
+MAX_SEEDS = 100_000  # of one sweep
 
 
 @dataclass(frozen=True)
@@ -50,19 +53,22 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-4"`` -> [0..4]; ``"1,3,5"`` -> [1, 3, 5]."""
+    """``"0-4"`` -> [0..4]; ``"1,3,5"`` -> [1, 3, 5]. Seeds are ints in 0..2**63-1, at most 100000 of them."""
+    bad = f"`--seeds` must look like 0-4 or 1,3,5 (ints in 0..2**63-1, at most {MAX_SEEDS} seeds); got {text!r}."
+    seeds: list[int] = []
     try:
-        seeds: list[int] = []
         for part in text.split(","):
-            if "-" in part:
-                a, b = part.split("-", 1)
-                seeds.extend(range(int(a), int(b) + 1))
+            if "-" in part.strip()[1:]:
+                a, b = (int(x) for x in part.split("-", 1))
+                if a < 0 or b < a or b > SEED_MAX or len(seeds) + b - a + 1 > MAX_SEEDS:
+                    raise ConfigError(bad)
+                seeds.extend(range(a, b + 1))
             else:
                 seeds.append(int(part))
     except ValueError:
-        raise ConfigError(f"`--seeds` must look like 0-4 or 1,3,5 (non-negative ints); got {text!r}.") from None
-    if not seeds or min(seeds) < 0:
-        raise ConfigError(f"`--seeds` must name at least one non-negative seed; got {text!r}.")
+        raise ConfigError(bad) from None
+    if not seeds or min(seeds) < 0 or max(seeds) > SEED_MAX or len(seeds) > MAX_SEEDS:
+        raise ConfigError(bad)
     return seeds
 
 
@@ -83,8 +89,51 @@ def _run_point(experiment: str, preset: str, point: SweepPoint, device: str, run
     os.environ.setdefault("DLTHEORY_PROGRESS", "0")
     from dltheory.runner import run_experiment
 
-    r = run_experiment(experiment, preset=preset, seed=point.seed, overrides=point.overrides, device=device, runs_dir=runs_dir, sweep=sweep_id)
+    try:
+        r = run_experiment(experiment, preset=preset, seed=point.seed, overrides=point.overrides, device=device, runs_dir=runs_dir, sweep=sweep_id)
+    except RunInterrupted:
+        if _IN_WORKER:  # the run is recorded as interrupted; the sweep is being stopped: so is this worker
+            os._exit(130)
+        raise
     return r.run_id, r.status
+
+
+_IN_WORKER = False
+
+
+def _worker_init() -> None:
+    global _IN_WORKER
+    _IN_WORKER = True
+
+
+def _stop_pool(pool: ProcessPoolExecutor, grace_s: float = 30.0) -> None:
+    """Cancel what has not started; SIGTERM the workers (each records its run as interrupted); SIGKILL what is left after ``grace_s``."""
+    import time
+
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(5)
+
+
+def _sigterm_raises() -> object:
+    def handler(signum, frame):
+        raise RunInterrupted(f"received signal {signum}")
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return None
 
 
 def run_sweep(
@@ -153,7 +202,9 @@ def run_sweep(
             if on_done:
                 on_done(p, run_id, status)
         return results
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init)
+    old_handler = _sigterm_raises()
+    try:
         futs = {pool.submit(_run_point, experiment, preset, p, device, rd, sweep_id): p for p in todo}
         for f in as_completed(futs):
             p = futs[f]
@@ -161,6 +212,15 @@ def run_sweep(
             results.append((p, run_id, status))
             if on_done:
                 on_done(p, run_id, status)
+    except (KeyboardInterrupt, RunInterrupted, BrokenProcessPool) as e:
+        if old_handler is not None:  # a second SIGTERM while the workers stop is not a traceback
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _stop_pool(pool)
+        raise RunInterrupted(f"the sweep was interrupted ({type(e).__name__}); its running runs are recorded as interrupted; rerun it to resume") from None
+    finally:
+        if old_handler is not None:
+            signal.signal(signal.SIGTERM, old_handler)
+        pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 

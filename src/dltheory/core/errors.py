@@ -48,6 +48,17 @@ class RunInterrupted(DltheoryError, KeyboardInterrupt):
     """A run was stopped by Ctrl-C or SIGTERM."""
 
 
+class StoreError(DltheoryError, OSError):
+    """The run store (runs dir, index, a run's files) cannot be used as asked: one line says why."""
+
+
+class OutputPathError(DltheoryError, OSError):
+    """A path to write (``report -o``) is not a regular file or a new path in a writable directory."""
+
+
+SEED_MAX = 2**63 - 1  # seeds are stored as SQLite INTEGERs (signed 64-bit)
+
+
 def did_you_mean(name: str, options: Iterable[str]) -> str | None:
     """The closest of ``options`` to ``name`` or None."""
     options = list(options)

@@ -39,7 +39,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
 
 from dltheory.core.device import resolve_device
 from dltheory.core.plotting import save as save_figure
@@ -47,9 +48,65 @@ from dltheory.core.rng import numpy_generator, torch_generator
 
 
 class ExperimentConfig(BaseModel):
-    """Base of every experiment config: unknown keys are rejected, values validated."""
+    """Base of every experiment config: unknown keys are rejected, values validated.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+    Generic rules for every field: NaN and infinities are refused ("must be finite"), and so
+    is a bool where an int or a float is expected (``steps=true`` is not 1), also inside
+    lists and tuples. Bounds of list entries are declared element by element::
+
+        lrs: tuple[Annotated[float, Field(gt=0, le=1)], ...] = Field((0.1,), min_length=1, max_length=20,
+                                                                     description="GD step sizes")
+
+    and every size gets an upper bound (``steps: int = Field(1000, ge=1, le=10**6)``).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                f = cls.model_fields.get(key) if isinstance(key, str) else None
+                if f is not None and _bool_where_number(f.annotation, value):
+                    raise PydanticCustomError("bool_not_number", "must be a number, not a bool (true/false)", {"key": key})
+        return data
+
+
+def _numeric_kinds(annotation: Any) -> tuple[bool, set[type]]:
+    """(is a container, the number types it holds) of a field annotation, unwrapping Optional/Annotated."""
+    import typing
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _numeric_kinds(args[0])
+    if annotation in (bool, int, float):
+        return False, {annotation}
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        kinds: set[type] = set()
+        container = False
+        for a in args:
+            c, k = _numeric_kinds(a)
+            container |= c
+            kinds |= k
+        return container, kinds
+    if origin in (list, tuple, set, frozenset) or origin is not None and getattr(origin, "__name__", "") in ("Sequence",):
+        kinds = set()
+        for a in args:
+            if a is not Ellipsis:
+                kinds |= _numeric_kinds(a)[1]
+        return True, kinds
+    return False, set()
+
+
+def _bool_where_number(annotation: Any, value: Any) -> bool:
+    container, kinds = _numeric_kinds(annotation)
+    if not kinds or bool in kinds:
+        return False
+    if isinstance(value, bool):
+        return True
+    return container and isinstance(value, (list, tuple)) and any(isinstance(v, bool) for v in value)
 
 
 CLAIM_KINDS = ("claim", "check")
