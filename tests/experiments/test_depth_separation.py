@@ -96,3 +96,26 @@ def test_tiny_run(runs_dir):
     res = run_experiment("intro/depth-separation", preset="tiny", runs_dir=runs_dir)
     assert res.status == "ok", [(c["id"], c["measured"]) for c in res.result["claims"] if not c["holds"]]
     assert res.result["metrics"]["deep_pieces_max_depth"] == 16
+
+
+def _claims(res):
+    return {c["id"]: c for c in res.result["claims"]}
+
+
+def test_negative_control_low_frequency_target_has_no_separation(runs_dir):
+    # k = 1 (the tent itself, 2 pieces): a one-hidden-layer net with the deep net's 7 parameters (width 2) fits it
+    # exactly, so the separation claim fails; at k = 5 (same preset) it holds
+    pos = run_experiment("intro/depth-separation", preset="tiny", seed=3, runs_dir=runs_dir / "pos")
+    neg = run_experiment("intro/depth-separation", preset="tiny", seed=3, runs_dir=runs_dir / "neg", overrides={"shallow_k": 1, "shallow_widths": [1, 2]})
+    assert _claims(pos)["separation_at_budget"]["holds"]
+    sep = _claims(neg)["separation_at_budget"]
+    assert not sep["holds"]
+    assert sep["measured"] < 1e-9  # a shallow net suffices: no separation
+    assert neg.result["metrics"]["budget_l1_bound"] < 0
+
+
+def test_claims_and_checks_are_told_apart(runs_dir):
+    res = run_experiment("intro/depth-separation", preset="tiny", seed=5, runs_dir=runs_dir)
+    kinds = {c["id"]: c["kind"] for c in res.result["claims"]}
+    assert all(kinds[f"deep_exact_k{k}"] == kinds[f"deep_pieces_k{k}"] == "check" for k in range(1, 5))
+    assert kinds["separation_at_budget"] == kinds["random_below_telgarsky"] == "claim"

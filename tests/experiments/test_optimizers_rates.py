@@ -93,19 +93,43 @@ def test_adam_is_invariant_to_diagonal_curvature():
 
 
 def test_problem_has_the_requested_spectrum():
-    H, b, w_star = opt.quadratic_problem(8, 250.0, np.random.default_rng(3))
-    eig = np.linalg.eigvalsh(H)
+    H, b, w_star = opt.quadratic_problem(8, 250.0, np.random.default_rng(3), gap=2.0)
+    eig, Q = np.linalg.eigh(H)
     assert eig[0] == pytest.approx(1.0, rel=1e-10) and eig[-1] == pytest.approx(250.0, rel=1e-10)
+    assert np.all((eig[1:-1] >= 2.0) & (eig[1:-1] <= 125.0))  # isolated extremes
+    np.testing.assert_allclose(np.abs(Q.T @ w_star), 1.0, rtol=1e-8)  # unit weight on every eigendirection
     np.testing.assert_allclose(np.linalg.solve(H, b), w_star, rtol=1e-8)
+    with pytest.raises(ValueError, match="`gap` must be in"):
+        opt.quadratic_problem(4, 3.0, np.random.default_rng(0), gap=2.0)
     with pytest.raises(ValueError, match="`method` must be one of"):
         opt.method_parameters("adagrad", 1.0, 10.0)
 
 
-def test_small_run_claims_hold(runs_dir):
-    res = run_experiment("intro/optimizers", preset="tiny", runs_dir=runs_dir, overrides={"kappas": [10.0, 100.0], "decay": 1e-8})
-    assert res.status == "ok", [(c["id"], c["measured"]) for c in res.result["claims"] if not c["holds"]]
+def test_negative_control_no_momentum_no_acceleration(runs_dir):
+    # beta_scale = 0: heavy ball and Nesterov lose their momentum (GD with steps 2/(L+mu) and 1/L): the rates still
+    # match the oracle, but their exponents scale like 1/kappa, so the acceleration claims scaling_1, scaling_2 fail
+    common = {"kappas": [10.0, 100.0], "decay": 1e-8}
+    pos = run_experiment("intro/optimizers", preset="tiny", seed=7, runs_dir=runs_dir / "pos", overrides=common)
+    assert pos.status == "ok", [(c["id"], c["measured"]) for c in pos.result["claims"] if not c["holds"]]  # every claim, tuned methods
+    neg = run_experiment("intro/optimizers", preset="tiny", seed=7, runs_dir=runs_dir / "neg", overrides=common | {"beta_scale": 0.0})
+    cp = {c["id"]: c for c in pos.result["claims"]}
+    cn = {c["id"]: c for c in neg.result["claims"]}
+    for i in (1, 2):
+        assert cp[f"scaling_{i}"]["holds"] and not cn[f"scaling_{i}"]["holds"]
+        assert cn[f"scaling_{i}"]["measured"] < -0.9  # slope of -log rho vs log kappa: -1, GD-like
+        assert all(cn[f"rate_{i}_kappa{k}"]["holds"] for k in (10, 100))  # the loop still follows its (slow) rate
+    assert cp["textbook_1_kappa10"]["kind"] == "check" and "textbook_1_kappa10" not in cn
+
+
+def test_beta_scale_interpolates_the_heavy_ball_step():
+    lr, beta = opt.method_parameters("heavy ball", 1.0, 100.0, beta_scale=0.0)
+    assert beta == 0.0 and lr == pytest.approx(2.0 / 101.0)  # GD's tuned step
+    lr1, beta1 = opt.method_parameters("heavy ball", 1.0, 100.0)
+    assert lr1 == pytest.approx(4.0 / 11.0**2) and beta1 == pytest.approx((9.0 / 11.0) ** 2)
 
 
 def test_bad_config_is_refused(runs_dir):
     with pytest.raises(ConfigError, match="kappas"):
         run_experiment("intro/optimizers", preset="tiny", runs_dir=runs_dir, overrides={"kappas": [1.0]})
+    with pytest.raises(ConfigError, match="spectral_gap"):
+        run_experiment("intro/optimizers", preset="tiny", runs_dir=runs_dir, overrides={"kappas": [3.0], "spectral_gap": 2.0})

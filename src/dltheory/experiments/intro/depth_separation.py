@@ -39,8 +39,27 @@ Oracles: :func:`tent_power_exact` (``fractions.Fraction``) on a dyadic grid fine
 every kink, counting slope changes exactly; :func:`exact_pieces`, an exact breakpoint
 propagation through the weights (independent of the construction), checked against the torch
 forward. The shallow fits (least squares on the output weights with kinks at evenly spaced
-kinks of :math:`t^k`, then all parameters refined by Adam through the training loop) are scored
-by the exact :math:`L^1` and sup error over the union of both functions' kinks.
+kinks of :math:`t^k`, each moved by a seeded random offset of at most half a piece, then all
+parameters refined by Adam through the training loop) are scored by the exact :math:`L^1` and
+sup error over the union of both functions' kinks.
+
+Checks (seed-independent constructions and identities, ``kind="check"``): ``deep_exact_k*`` and
+``deep_pieces_k*`` (the width-2 deep net is t^k, with 2^k pieces), ``random_pl_form_matches_forward``,
+``shallow_pieces_m*`` (<= m + 1), ``shallow_exact_m{2^k}`` (the 2^k-kink construction).
+Claims (seeded random nets and fits): ``random_below_telgarsky`` and ``random_below_refined``
+(pieces of random nets under (2m)^L and (m+1)^L), ``shallow_l1_m*`` and ``shallow_sup_m*`` (fitted
+shallow nets stay above the piece-count bounds), and the main one, ``separation_at_budget``:
+the one-hidden-layer net with the deep net's parameter count, 6k + 1 (width 2k, <= 2k + 1
+pieces), fitted as well as the procedure can, keeps an L1 error of at least
+:math:`(2^{k-1} - 2 - 2k)/2^{k+2}` (0.070 at k = 6), which must be positive, while the depth-k
+width-2 net has error 0.
+
+Negative control (tests/experiments/test_depth_separation.py): a low-frequency target, k = 1
+(the tent itself): the bound is negative, a width-2 shallow net fits t exactly (L1 error ~1e-16),
+so ``separation_at_budget`` fails: no depth separation where theory predicts none.
+
+Checked on: quick preset, seeds 100-119 (all claims hold) and shallow_k = 7 with random widths
+(3, 6), seeds 1000-1004.
 """
 
 from __future__ import annotations
@@ -171,17 +190,23 @@ def shallow_error_bound(k: int, pieces: int) -> float:
     return max(0.0, (2 ** (k - 1) - 1 - pieces) / 2 ** (k + 2))
 
 
-def shallow_fit(k: int, width: int, *, steps: int, lr: float, grid_exp: int, description: str = "shallow fit", progress: bool = False) -> tuple[torch.nn.Sequential, dict[str, torch.Tensor]]:
+def shallow_fit(k: int, width: int, *, steps: int, lr: float, grid_exp: int, rng: np.random.Generator | None = None,
+                description: str = "shallow fit", progress: bool = False) -> tuple[torch.nn.Sequential, dict[str, torch.Tensor]]:
     r"""A width-``width`` one-hidden-layer ReLU net fit to :math:`t^k` on a dyadic grid of spacing :math:`2^{-grid\_exp}`.
 
     Init: neuron 1 is :math:`\sigma(x)` (the linear part), neurons 2..m sit at ``width - 1`` evenly
-    spaced kinks of :math:`t^k`; output weights by least squares (numpy lstsq). Then all weights
-    are refined by Adam on the mean squared error (the training loop); the better of the two is kept.
+    spaced kinks of :math:`t^k`; with ``rng`` and ``width < 2^k`` each of these kinks is moved by a
+    uniform random offset of at most half a piece, :math:`2^{-k-1}` (a random fit; at ``width = 2^k`` all
+    kinks are used, unmoved). Output weights by least squares (numpy lstsq). Then all weights are
+    refined by Adam on the mean squared error (the training loop); the better of the two is kept.
     """
     x = np.arange(2**grid_exp + 1) / 2**grid_exp
     y = tent_power(x, k)
     kinks = np.arange(1, 2**k) / 2**k
-    beta = np.concatenate([[0.0], kinks[np.round(np.linspace(0, len(kinks) - 1, width - 1)).astype(int)] if width > 1 else []])
+    chosen = kinks[np.round(np.linspace(0, len(kinks) - 1, width - 1)).astype(int)] if width > 1 else np.zeros(0)
+    if rng is not None and width < 2**k:
+        chosen = np.clip(chosen + rng.uniform(-0.5, 0.5, len(chosen)) / 2**k, 0.0, 1.0)
+    beta = np.concatenate([[0.0], chosen])
     A = np.concatenate([np.maximum(x[:, None] - beta, 0.0), np.ones((len(x), 1))], axis=1)
     coef = np.linalg.lstsq(A, y, rcond=None)[0]
     net = mlp([1, width, 1], activation="relu", generator=torch.Generator(), dtype=torch.float64)
@@ -216,7 +241,7 @@ class DepthSeparation(Experiment):
         random_widths: list[Annotated[int, Field(ge=1, le=64)]] = Field([2, 4, 8], min_length=1, description="hidden widths m of the random ReLU nets")
         random_nets: int = Field(20, ge=1, le=1000, description="random nets (PyTorch default init) per (L, m)")
         random_domain: float = Field(4.0, gt=0, description="pieces of the random nets are counted on [-R, R] (the bound holds on any interval)")
-        shallow_k: int = Field(6, ge=2, le=10, description="k of the tent map fit by one-hidden-layer nets")
+        shallow_k: int = Field(6, ge=1, le=10, description="k of the tent map fit by one-hidden-layer nets (k = 1: the negative control, no separation)")
         shallow_widths: list[Annotated[int, Field(ge=1)]] = Field([1, 2, 4, 8, 16, 32, 64], min_length=1, description="widths m of the one-hidden-layer fits (each <= 2^shallow_k)")
         fit_steps: int = Field(300, ge=0, description="Adam steps refining each shallow fit after least squares")
         fit_lr: float = Field(1e-3, gt=0, description="Adam step size of the refinement")
@@ -229,7 +254,7 @@ class DepthSeparation(Experiment):
             return self
 
     presets = {
-        "tiny": {"max_depth": 4, "random_depths": [1, 2], "random_widths": [2, 4], "random_nets": 3, "shallow_k": 4, "shallow_widths": [2, 4, 16], "fit_steps": 20},
+        "tiny": {"max_depth": 4, "random_depths": [1, 2], "random_widths": [2, 4], "random_nets": 3, "shallow_k": 5, "shallow_widths": [2, 4, 32], "fit_steps": 20},
         "quick": {},
         "full": {"max_depth": 12, "random_depths": [1, 2, 3, 4, 5, 6], "random_widths": [2, 4, 8, 16], "random_nets": 100,
                  "shallow_k": 8, "shallow_widths": [1, 2, 4, 8, 16, 32, 64, 128, 256], "fit_steps": 2000},
@@ -254,10 +279,10 @@ class DepthSeparation(Experiment):
             prop = exact_pieces(layer_weights(net), lo=0.0, hi=1.0).pieces
             deep_pieces.append(net_grid)
             log.claim(f"deep_exact_k{k}", f"k={k}: the width-2 net with {k} hidden layers equals t^k at all {len(xs)} dyadic grid points (max |error|, exact rationals)",
-                      measured=float(err), expected="= 0 (exact)", holds=err == 0, source=SOURCE_NET, oracle="fractions.Fraction evaluation of t^k")
+                      measured=float(err), expected="= 0 (exact)", holds=err == 0, source=SOURCE_NET, oracle="fractions.Fraction evaluation of t^k", kind="check")
             log.claim(f"deep_pieces_k{k}", f"k={k}: pieces of the net's output on [0,1] (grid slope changes; Fraction oracle {oracle}, breakpoint propagation {prop}) = 2^k",
                       measured=net_grid, expected=f"= {2**k} (and both oracles agree)", holds=net_grid == oracle == prop == 2**k, source=SOURCE_NET,
-                      oracle="exact slope changes of t^k on a dyadic grid holding every kink (Fraction); exact breakpoint propagation")
+                      oracle="exact slope changes of t^k on a dyadic grid holding every kink (Fraction); exact breakpoint propagation", kind="check")
             arrays[f"deep_k{k}_output"] = out
             arrays.update({f"deep_k{k}_{n}": v.numpy() for n, v in weights.items()})
         arrays["grid"] = X[:, 0].numpy()
@@ -297,25 +322,37 @@ class DepthSeparation(Experiment):
                   measured=worst_ref, expected="<= 1", holds=worst_ref <= 1, source="each of m ReLUs adds at most one kink per affine interval of its input (module docstring)",
                   oracle="exact breakpoint propagation")
         log.claim_less("random_pl_form_matches_forward", "the propagated piecewise-affine form reproduces the torch forward on 4097 points (max relative error)",
-                       worst_match, 1e-9, source="float64 rounding", oracle="torch forward pass of the same nets")
+                       worst_match, 1e-9, source="float64 rounding", oracle="torch forward pass of the same nets", kind="check")
         return pieces
 
     @staticmethod
     def _shallow(config, log: RunLog, arrays: dict) -> dict[str, list[float]]:
         k = config.shallow_k
         out: dict[str, list[float]] = {"width": [], "l1": [], "sup": [], "bound": [], "pieces": []}
-        for m in config.shallow_widths:
-            net, params = shallow_fit(k, m, steps=config.fit_steps, lr=config.fit_lr, grid_exp=k + 4, description=f"width {m}", progress=log.progress)
+        budget = 2 * k  # width of the one-hidden-layer net with the deep net's 6k + 1 parameters (3m + 1 = 6k + 1)
+        for m in sorted({*config.shallow_widths, budget}):
+            net, params = shallow_fit(k, m, steps=config.fit_steps, lr=config.fit_lr, grid_exp=k + 4, rng=log.rng("shallow", m),
+                                      description=f"width {m}", progress=log.progress)
             f = exact_pieces(layer_weights(net), lo=0.0, hi=1.0)
             l1, sup = error_to_tent(f, k)
             bound = shallow_error_bound(k, m + 1)
-            for key, v in (("width", m), ("l1", l1), ("sup", sup), ("bound", bound), ("pieces", f.pieces)):
-                out[key].append(v)
             arrays.update({f"shallow_m{m}_{n}": v.numpy() for n, v in params.items()})
             log.metric(f"shallow_m{m}_l1_error", l1)
             log.metric(f"shallow_m{m}_sup_error", sup)
-            if f.pieces > m + 1:
-                log.claim_less(f"shallow_pieces_m{m}", f"width {m}: pieces of the fitted one-hidden-layer net on [0,1]", f.pieces, m + 1.5, source=SOURCE_BOUND, oracle="exact breakpoint propagation")
+            if m == budget:
+                b = (2 ** (k - 1) - 2 - 2 * k) / 2 ** (k + 2)  # shallow_error_bound(k, 2k + 1) before clipping at 0
+                log.metric("budget_width", m)
+                log.metric("budget_l1_bound", b)
+                log.claim("separation_at_budget", f"k={k}: the one-hidden-layer net with the deep net's {6 * k + 1} parameters (width {m}, <= {m + 1} pieces), "
+                          f"fitted (least squares + Adam), keeps an L1 error to t^k of at least the positive piece-count bound (the deep width-2 net: error 0)",
+                          measured=l1, expected=f">= {b:.4g} (> 0 needed: a separation)", holds=b > 0 and l1 >= b, source=SOURCE_SHALLOW + "; Telgarsky 2016, Thm 1.1 (depth k vs width 2^k)",
+                          oracle="exact integral of |f - t^k| between the union of kinks")
+                if m not in config.shallow_widths:
+                    continue
+            for key, v in (("width", m), ("l1", l1), ("sup", sup), ("bound", bound), ("pieces", f.pieces)):
+                out[key].append(v)
+            log.claim(f"shallow_pieces_m{m}", f"width {m}: pieces of the fitted one-hidden-layer net on [0,1] <= m + 1", measured=f.pieces, expected=f"<= {m + 1}",
+                      holds=f.pieces <= m + 1, source=SOURCE_BOUND, oracle="exact breakpoint propagation", kind="check")
             if bound > 0:
                 log.claim(f"shallow_l1_m{m}", f"k={k}, width {m} (<= {m + 1} pieces): L1 error of the fitted shallow net stays above the piece-count bound",
                           measured=l1, expected=f">= {bound:.4g}", holds=l1 >= bound, source=SOURCE_SHALLOW, oracle="exact integral of |f - t^k| between the union of kinks")
@@ -323,8 +360,8 @@ class DepthSeparation(Experiment):
                 log.claim(f"shallow_sup_m{m}", f"k={k}, width {m}: sup error >= 1/2 (a wrong-sided tooth apex)", measured=sup, expected=">= 0.5", holds=sup >= 0.5,
                           source=SOURCE_SHALLOW, oracle="exact max of |f - t^k| over the union of kinks")
             if m == 2**k:
-                log.claim_less(f"shallow_exact_m{m}", f"width 2^k = {m}: relu(x) plus one ReLU per interior kink fits t^k (sup error)", sup, 1e-9,
-                               source="t^k has 2^k - 1 interior kinks; float64 least squares", oracle="exact max of |f - t^k| over the union of kinks")
+                log.claim_less(f"shallow_exact_m{m}", f"width 2^k = {m}: relu(x) plus one ReLU per interior kink fits t^k (sup error; a construction)", sup, 1e-9,
+                               source="t^k has 2^k - 1 interior kinks; float64 least squares", oracle="exact max of |f - t^k| over the union of kinks", kind="check")
         return out
 
     @staticmethod

@@ -29,8 +29,24 @@ Measurement: :math:`\|e_t\|` from the one training loop (float64), a least-squar
 :math:`\log\|e_t\|` over the second half of the run, which lasts until the theory predicts a
 decay by ``decay`` (far above the float64 floor :math:`\approx 10^{-16}\kappa`). The heavy-ball and
 Nesterov matrices have double roots (Jordan blocks) at the extreme eigenvalues, so
-:math:`\|e_t\| \sim t\rho^t`: the fitted exponent is biased low by at most the least-squares slope of
-:math:`\log t` over the window, which the tolerance includes on top of 2%.
+:math:`\|e_t\| \sim (1 + ct)\rho^t` with c > 0 for the start :math:`w_{-1} = w_0` (c = :math:`1/\sqrt\kappa` for
+Nesterov at :math:`\mu`; :math:`2/(\sqrt\kappa+1)` and :math:`2\sqrt\kappa/(\sqrt\kappa+1)` for heavy ball at
+:math:`\mu` and L): the fitted exponent is biased low by at most the least-squares slope of
+:math:`\log t` over the window (the log-slope converges like :math:`\log t / t`), which the tolerance
+includes on top of 2%.
+
+The fit measures the asymptotic rate only once the other modes have died, so the problem is built
+for that (the finite-time form of the asymptotic statement). With interior eigenvalues log-uniform
+on all of :math:`[\mu, L]` and Gaussian :math:`w^*`, an eigenvalue at, say, 1.05 (GD rate 0.809 against
+0.818 at :math:`\kappa = 10`) with a larger initial weight than the :math:`\mu`-mode keeps the fitted
+exponent between the two for hundreds of steps (seeds 1002, 1011, 1014 of an earlier version: GD
+:math:`\kappa = 10` measured 0.2069 against 0.2007 +- 0.004), and near-critical Nesterov modes
+(:math:`\lambda \gtrsim \mu`, modulus :math:`\approx\rho`) oscillate with periods longer than the window. Hence:
+interior eigenvalues in :math:`[g\mu, L/g]` (``spectral_gap`` g = 2), so each faster GD mode's weight
+in the window is below :math:`e^{-2\cdot\text{start}\cdot\delta} \approx` ``decay`` (its exponent gap :math:`\delta`
+is about :math:`-\log\rho` itself), and :math:`w^* = Qs` with random signs s, a unit weight on
+every eigendirection, so no draw leaves the slowest mode with a tiny weight. The tuned rates depend
+on :math:`\mu, L` only, so the theory is unchanged.
 
 Adam (Kingma & Ba 2015) on a *diagonal* quadratic: its update :math:`\hat m/(\sqrt{\hat v}+\epsilon)` is
 invariant to a per-coordinate scaling of the gradient as :math:`\epsilon \to 0`, so coordinate i
@@ -43,8 +59,22 @@ that noise (a 2000-step run jumped back to an error of 1e-3 after reaching the f
 A Rosenbrock valley :math:`(1-x)^2 + 100 (y - x^2)^2` compares the four methods qualitatively.
 
 Setup: H = Q diag(lambda) Q^T with Q Haar-random, lambda_1 = 1, lambda_d = kappa, the others
-log-uniform in between (so mu, L are exactly the extremes the parameters are tuned to); w* Gaussian,
-b = H w*, w_0 = 0.
+log-uniform in [g, kappa/g] (so mu, L are exactly the extremes the parameters are tuned to);
+w* = Q s, s random signs, b = H w*, w_0 = 0.
+
+Claims: ``rate_<method>_kappa<k>`` (fitted exponent = oracle exponent within 2% plus the Jordan
+term), ``scaling_<method>`` (slope of log exponent vs log kappa: -1 for GD, -1/2 for the
+accelerated methods, +-0.1), ``adam_diagonal_invariance``. Checks (formulas, ``kind="check"``):
+``textbook_*``, the spectral radius over eigvalsh(H) against the closed-form rate.
+Oracle: numpy ``eigvalsh(H)`` and the closed-form roots of the 2x2 characteristic polynomials.
+
+Negative control (``beta_scale = 0``: no momentum; heavy ball becomes GD with step 2/(L+mu),
+Nesterov GD with step 1/L): the rates still match the oracle, but the exponent of the
+"accelerated" methods scales like 1/kappa, so ``scaling_1`` and ``scaling_2`` fail
+(tests/experiments/test_optimizers_rates.py).
+
+Checked on: quick preset, seeds 100-119 (all claims hold), seeds 1000-1009 (all hold), and the rate
+claims at dim = 50, seeds 1000-1019, by a numpy replica of the same recursion (all hold).
 """
 
 from __future__ import annotations
@@ -54,7 +84,7 @@ from typing import Annotated
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor
 
 from dltheory.core.plotting import PALETTE, THEORY, figure
@@ -70,16 +100,24 @@ SOURCE_RATE = {
 }
 
 
-def method_parameters(method: str, mu: float, L: float) -> tuple[float, float]:
-    """The tuned ``(lr, beta)`` of each method for the spectrum [mu, L] (GD: beta = 0)."""
+def method_parameters(method: str, mu: float, L: float, *, beta_scale: float = 1.0) -> tuple[float, float]:
+    r"""The tuned ``(lr, beta)`` of each method for the spectrum [mu, L] (GD: beta = 0).
+
+    ``beta_scale`` multiplies the tuned momentum (1: the accelerated methods; 0: no momentum).
+    Heavy ball takes :math:`\eta = 2(1+\beta)/(L+\mu)`, which equals :math:`4/(\sqrt L+\sqrt\mu)^2` at the
+    tuned :math:`\beta` and GD's :math:`2/(L+\mu)` at :math:`\beta = 0`; Nesterov keeps :math:`\eta = 1/L`.
+    """
+    if not 0.0 <= beta_scale <= 1.0:
+        raise ValueError(f"`beta_scale` must be a float in [0, 1]; got {beta_scale!r}.")
     kappa = L / mu
     s = math.sqrt(kappa)
     if method == "GD":
         return 2.0 / (L + mu), 0.0
     if method == "heavy ball":
-        return 4.0 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((s - 1) / (s + 1)) ** 2
+        beta = beta_scale * ((s - 1) / (s + 1)) ** 2
+        return 2.0 * (1.0 + beta) / (L + mu), beta
     if method == "Nesterov":
-        return 1.0 / L, (s - 1) / (s + 1)
+        return 1.0 / L, beta_scale * (s - 1) / (s + 1)
     raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
 
 
@@ -122,14 +160,17 @@ def textbook_rate(method: str, kappa: float) -> float:
     return {"GD": (kappa - 1) / (kappa + 1), "heavy ball": (s - 1) / (s + 1), "Nesterov": 1 - 1 / s}[method]
 
 
-def quadratic_problem(dim: int, kappa: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(H, b, w*)``: eigenvalues 1 and kappa plus log-uniform ones between, a Haar-random basis, w* Gaussian."""
-    lam = np.sort(np.concatenate([[1.0, kappa], np.exp(rng.uniform(0, math.log(kappa), dim - 2))]))
+def quadratic_problem(dim: int, kappa: float, rng: np.random.Generator, *, gap: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(H, b, w*)``: eigenvalues 1 and kappa plus ``dim - 2`` log-uniform ones in [gap, kappa / gap], a Haar-random
+    basis Q, and w* = Q s with random signs s (unit weight on every eigendirection)."""
+    if not 1.0 <= gap <= math.sqrt(kappa):
+        raise ValueError(f"`gap` must be in [1, sqrt(kappa)] = [1, {math.sqrt(kappa):.4g}]; got {gap!r}.")
+    lam = np.sort(np.concatenate([[1.0, kappa], np.exp(rng.uniform(math.log(gap), math.log(kappa / gap), dim - 2))]))
     Q, R = np.linalg.qr(rng.standard_normal((dim, dim)))
     Q = Q * np.sign(np.diag(R))
     H = (Q * lam) @ Q.T
     H = (H + H.T) / 2
-    w_star = rng.standard_normal(dim)
+    w_star = Q @ rng.choice([-1.0, 1.0], size=dim)
     return H, H @ w_star, w_star
 
 
@@ -191,10 +232,18 @@ class OptimizerRates(Experiment):
         adam_eps: float = Field(1e-12, gt=0, le=1e-6, description="Adam epsilon (the invariance is exact as eps -> 0)")
         adam_steps: int = Field(400, ge=1, description="Adam steps on the diagonal quadratics")
         rosenbrock_steps: int = Field(3000, ge=1, description="steps of each method on the Rosenbrock valley")
+        spectral_gap: float = Field(2.0, ge=1, le=100, description="interior eigenvalues lie in [gap * mu, L / gap] (isolated extremes; needs gap^2 <= min kappa)")
+        beta_scale: float = Field(1.0, ge=0, le=1, description="multiplies the tuned momentum of heavy ball and Nesterov (0: no momentum, the negative control)")
+
+        @model_validator(mode="after")
+        def _gap_fits(self):
+            if self.spectral_gap**2 > min(self.kappas):
+                raise ValueError(f"`spectral_gap` must be <= sqrt(min(kappas)) = {math.sqrt(min(self.kappas)):.4g}; got {self.spectral_gap}")
+            return self
 
     presets = {
         "tiny": {"dim": 6, "kappas": [10.0, 30.0], "decay": 1e-4, "adam_steps": 50, "rosenbrock_steps": 100},
-        "quick": {},
+        "quick": {"rosenbrock_steps": 1000},
         "full": {"dim": 100, "kappas": [10.0, 100.0, 1000.0, 10000.0], "adam_steps": 600, "rosenbrock_steps": 20000},
     }
 
@@ -204,14 +253,14 @@ class OptimizerRates(Experiment):
         curves: dict[float, dict[str, tuple[np.ndarray, float, float, int]]] = {}
         exps: dict[str, list[tuple[float, float, float]]] = {m: [] for m in METHODS}
         for kappa in config.kappas:
-            H, b, w_star = quadratic_problem(config.dim, kappa, rng)
+            H, b, w_star = quadratic_problem(config.dim, kappa, rng, gap=config.spectral_gap)
             eig = np.linalg.eigvalsh(H)
             mu, L = 1.0, float(kappa)
             tag = f"kappa{kappa:g}"
             arrays |= {f"{tag}_H": H, f"{tag}_b": b, f"{tag}_w_star": w_star, f"{tag}_w_star_solve": np.linalg.solve(H, b)}
             curves[kappa] = {}
             for i, method in enumerate(METHODS):
-                lr, beta = method_parameters(method, mu, L)
+                lr, beta = method_parameters(method, mu, L, beta_scale=config.beta_scale)
                 rho = oracle_rate(method, lr, beta, eig)
                 steps = min(config.max_steps, math.ceil(math.log(1 / config.decay) / -math.log(rho)))
                 errs = run_errors(H, b, w_star, make_method(method, lr, beta), steps, device=log.device, progress=log.progress, description=f"{method}, kappa={kappa:g}")
@@ -222,10 +271,11 @@ class OptimizerRates(Experiment):
                 arrays[f"{tag}_method{i}_errors"] = errs
                 log.metric(f"{tag}_{method.replace(' ', '_')}_rate_measured", rho_fit)
                 log.metric(f"{tag}_{method.replace(' ', '_')}_rate_oracle", rho)
-                log.claim_close(f"textbook_{i}_{tag}", f"kappa={kappa:g}: {method}'s spectral radius over eigvalsh(H) equals the textbook rate",
-                                rho, textbook_rate(method, kappa), rtol=1e-6, source=SOURCE_RATE[method],
-                                oracle="numpy eigvalsh(H) + closed-form roots of the 2x2 characteristic polynomials")
-                jordan = 0.0 if method == "GD" else log_t_slope(start, steps + 1)
+                if config.beta_scale == 1.0:  # the textbook formulas are those of the tuned methods
+                    log.claim_close(f"textbook_{i}_{tag}", f"kappa={kappa:g}: {method}'s spectral radius over eigvalsh(H) equals the textbook rate (a formula: check)",
+                                    rho, textbook_rate(method, kappa), rtol=1e-6, source=SOURCE_RATE[method],
+                                    oracle="numpy eigvalsh(H) + closed-form roots of the 2x2 characteristic polynomials", kind="check")
+                jordan = 0.0 if beta == 0.0 else log_t_slope(start, steps + 1)  # double roots only with momentum
                 tol = 0.02 * -math.log(rho) + jordan
                 log.claim_close(f"rate_{i}_{tag}", f"kappa={kappa:g}: {method} through the training loop: fitted exponent -log rho of ||w_t - w*|| over steps {start}..{steps}",
                                 -math.log(rho_fit), -math.log(rho), atol=tol,
@@ -237,7 +287,7 @@ class OptimizerRates(Experiment):
                 slope = float(np.polyfit(np.log(k), np.log(meas), 1)[0])
                 log.metric(f"{method.replace(' ', '_')}_exponent_slope", slope)
                 lo, hi = (-1.1, -0.9) if method == "GD" else (-0.6, -0.4)
-                log.claim_between(f"scaling_{i}", f"{method}: slope of log(-log rho_measured) vs log kappa (theory {'-1' if method == 'GD' else '-1/2'})",
+                log.claim_between(f"scaling_{i}", f"{method}{'' if method == 'GD' else f' (beta x {config.beta_scale:g})'}: slope of log(-log rho_measured) vs log kappa (theory {'-1' if method == 'GD' else '-1/2 with the tuned momentum'})",
                                   slope, lo, hi, source="-log rho ~ 2/kappa (GD), 2/sqrt(kappa) (heavy ball), 1/sqrt(kappa) + 1/(2 kappa) (Nesterov; slope -0.54 over [10, 1000]); tolerance 0.1",
                                   oracle="closed-form rates above")
         log.artifact("quadratics_and_errors", **arrays)
