@@ -61,3 +61,12 @@ def test_tiny_run_records_claims_and_artifacts(runs_dir):
 def test_rejects_non_underdetermined_config(runs_dir):
     r = run_experiment("implicit-bias/kernel-rich-regimes", preset="tiny", overrides={"n": 30, "d": 20}, runs_dir=runs_dir)
     assert r.status == "error" and "need k < n < d" in r.result["error"]
+
+
+def test_negative_control_large_alpha_is_not_l1(runs_dir):
+    """Kernel regime: when the smallest init scale is large, GD's limit is near min-l2, not min-l1 (Woodworth et al. 2020, Thm 1)."""
+    r = run_experiment("implicit-bias/kernel-rich-regimes", preset="tiny", seed=4, overrides={"alphas": [1.0, 10.0]}, runs_dir=runs_dir)
+    assert r.status in ("ok", "failed"), r.result.get("error")
+    c = {c["id"]: c for c in r.result["claims"]}
+    assert not c["small_alpha_is_l1"]["holds"] and c["small_alpha_is_l1"]["measured"] > 0.2
+    assert c["limit_is_q_alpha"]["holds"]  # GD still reaches argmin Q_alpha: only the regime changed

@@ -6,19 +6,41 @@ r"""Implicit bias depends on the optimization geometry (Gunasekar, Lee, Soudry, 
 row space of X, which with :math:`Xw = y` are the KKT conditions of
 :math:`\operatorname{argmin}_{Xw = y} D_\psi(w, w_0)`: the limit is the Bregman projection of the
 init onto the interpolants (Sec. 2, Thm 1 of the paper). We use
-:math:`\psi(w) = \frac1p\|w\|_p^p` (:func:`dltheory.train.optimizers.mirror_descent`) for a few p
+:math:`\psi(w) = \frac1p\|w\|_p^p` (:func:`local_step_mirror_descent`) for a few p
 (p = 2 is GD and gives the min-l2 interpolant), from a random :math:`w_0 \ne 0` so that the
 Bregman term matters. Oracle: cvxpy on :math:`\min \frac1p\sum_i|w_i|^p - \langle\nabla\psi(w_0), w\rangle`
-s.t. :math:`Xw = y`, polished by Newton's method on its KKT conditions (:func:`bregman_projection`). Step: :math:`\eta = \text{md\_lr}/\lambda` with :math:`\lambda` the largest
-eigenvalue of :math:`\frac1n X\,\nabla^2\psi^*\,X^\top` (the Jacobian of the mirror-space update) at
-the oracle and at the init; runs stop at relative residual ``md_tol``.
+s.t. :math:`Xw = y`, polished by Newton's method on its KKT conditions (:func:`bregman_projection`).
+
+Step (:func:`local_step_mirror_descent`): :math:`\eta_t = \text{md\_lr}/\lambda_t`, :math:`\lambda_t` the
+largest eigenvalue of :math:`\frac1n X\,\nabla^2\psi^*\,X^\top` (the Jacobian of the mirror-space update)
+at the current iterate, never below the step that is stable at both ends of the path (init and
+limit). Any step sequence keeps :math:`\nabla\psi(w_t) - \nabla\psi(w_0) \in \operatorname{row}(X)`, so
+the limit does not depend on it. Why not one fixed step: for p > 2, :math:`\nabla^2\psi = (p-1)|w|^{p-2}`
+vanishes at 0 (the inverse mirror map is not Lipschitz there), so the stable step near a small
+coordinate is tiny. The first version used the fixed step stable at the init and the limit; on seed
+11 a coordinate of :math:`w_0` at ~1e-3 made it 1000x smaller than needed and p = 3 ended 20,000
+steps at relative distance 0.34 (residual 0.19): too few steps, not a wrong limit (the oracle's KKT
+residual is ~1e-15 there). A purely local step fails the other way: it shrinks to 0 when a coordinate
+and its gradient both approach 0, and froze on seed 1000 (distance 0.05). Runs stop at relative
+residual ``md_tol``; a limit with a coordinate near 0 (seed 56: 6e-5) is ill-conditioned and needs
+~50,000 steps (``md_steps``).
 
 Claims (a): (1) for every p, :math:`\|w_{MD} - w^\star_p\| / \|w^\star_p\| < 10^{-6}`: the iterate is
 the exact Bregman projection of :math:`w_0` onto :math:`\{Xw = Xw_T\}` (invariant above, checked as
 a metric), so its distance to :math:`w^\star_p` is (sensitivity of the projection) x (residual
 :math:`\le` ``md_tol`` = 1e-10), reported as ``predicted_distance_p``; :math:`10^{-6}` leaves room for
-the oracle's accuracy (KKT residual at rounding level after the Newton polish). (2) The limit is specific to p: each run is at least 10 times closer to its own
-oracle than to any other p's.
+the oracle's accuracy (KKT residual at rounding level after the Newton polish). (2) The limit is
+specific to p, measured relative to how far apart the limits are: for each run p and each other q,
+the margin :math:`(\|w_p - w^\star_q\| - \|w_p - w^\star_p\|)/\|w^\star_p - w^\star_q\| \in [-1, 1]` (1 at
+the limit) exceeds 0.98, asserted only for pairs whose oracles are resolvable, at least 100 x the
+(1) bound apart (relative): then (1) implies a margin :math:`\ge 1 - 2/100`. The first version divided
+the distance to the other oracle by the distance to the own one (1e-10), which is huge for any
+converged run even for nearly equal potentials. With p = 2 vs 2.05 the oracles are ~3% apart, far
+more than the resolution, and MD does separate them (margin 1).
+
+Negative control (a): an L2 penalty ``md_weight_decay`` = 0.1 on the loss (Thm 1 needs the
+unpenalized loss; the limit is then the penalized minimizer, not an interpolant): ``md_limit`` is
+~0.8 instead of < 1e-6 (``test_negative_control_weight_decay``).
 
 (b) Steepest descent on separable data with the exponential loss. Steepest descent w.r.t. a norm
 :math:`\|\cdot\|`, :math:`w_{t+1} = w_t - \eta_t\|\nabla L\|_\star\,\Delta_t` with
@@ -38,6 +60,9 @@ Claims (b): (3) each geometry's normalized margin :math:`\min_n z_n^\top w/\|w\|
 :func:`dltheory.probes.margins.max_margin`); the optimal l1 / l-inf directions may be non-unique, the
 optimal margins are not. (4) The geometry matters: GD's l1 margin is that of the l2-SVM direction
 (oracle, within 0.05), below the l1 optimum that coordinate descent reaches.
+
+Checked on: quick preset, seeds 100-119 and 1000-1019 (all claims hold); md_n=20, md_d=60 seeds
+1000-1015 with the previous fixed-step version only (this version not yet run at that size).
 """
 
 from __future__ import annotations
@@ -57,10 +82,10 @@ from dltheory.experiments.registry import register
 from dltheory.probes.margins import max_margin, normalized_margin
 from dltheory.train import (
     Callback,
+    Optimizer,
     StopTraining,
     coordinate_descent,
     gd,
-    mirror_descent,
     sign_descent,
     train,
 )
@@ -68,6 +93,10 @@ from dltheory.train import (
 SOURCE = "Gunasekar, Lee, Soudry, Srebro 2018 (ICML)"
 GEOMETRIES = {"l1": (1, coordinate_descent, "coordinate descent"), "l2": (2, gd, "gradient descent"), "linf": ("inf", sign_descent, "sign descent")}
 DUAL_ORD = {1: np.inf, 2: 2, "inf": 1}
+#: the claimed bound on ||w_MD - w*_p|| / ||w*_p|| (see the module docstring)
+MD_LIMIT_BOUND = 1e-6
+#: two potentials' limits count as distinguishable when their oracles are this many md_limit bounds apart
+RESOLVABLE = 100.0
 
 
 def grad_potential(w: np.ndarray, p: float) -> np.ndarray:
@@ -128,6 +157,51 @@ def mirror_jacobian_top(X: np.ndarray, w: np.ndarray, p: float) -> tuple[float, 
     return float(ev[-1]), float(ev[0])
 
 
+def local_step_mirror_descent(X: torch.Tensor, lr_fraction: float, *, p: float, min_lr: float = 0.0, weight_decay: float = 0.0) -> Optimizer:
+    r"""Mirror descent with :math:`\psi = \frac1p\|w\|_p^p` and the step set by the local curvature:
+    :math:`\nabla\psi(w_{t+1}) = \nabla\psi(w_t) - \eta_t\nabla L(w_t)`,
+    :math:`\eta_t` = ``lr_fraction`` / :math:`\lambda_{\max}(\frac1n X\,\nabla^2\psi^*(\nabla\psi(w_t))\,X^\top)`.
+
+    For p > 2 the inverse mirror map :math:`z \mapsto \operatorname{sign}(z)|z|^{1/(p-1)}` is not
+    Lipschitz at 0 (:math:`\psi` is not strongly convex there), so no single step is both stable near
+    a small coordinate and fast elsewhere; a fixed step set by the worst point (a coordinate of
+    :math:`w_0` near 0) can be 1000x too small. Any positive step sequence keeps
+    :math:`\nabla\psi(w_t) - \nabla\psi(w_0) \in \operatorname{row}(X)`, so the limit (the Bregman
+    projection of :math:`w_0`) does not depend on the steps. Where the curvature is infinite (p > 2 and
+    a coordinate exactly 0, e.g. :math:`w_0 = 0`), the step :math:`\eta` is the one that is
+    ``lr_fraction``-stable at its end point, :math:`\eta = (\text{lr\_fraction}/\lambda_1)^{p-1}` with
+    :math:`\lambda_1` the curvature after a unit step (exact when :math:`\nabla\psi(w_t) = 0`).
+    The step never falls below ``min_lr`` (a step that is stable at the end points of the path): a purely
+    local step shrinks to 0 when a coordinate and its gradient both approach 0, and with a summable step
+    sequence the iteration freezes before it interpolates (seen on a seed with a coordinate at 1e-17).
+    With an L2 penalty (the negative control) the curvature bound adds ``weight_decay`` x max_i J_i.
+    Cost per step: one n x n ``eigvalsh`` on top of the gradient.
+    """
+    q = 1.0 / (p - 1.0)
+    n = X.shape[0]
+
+    def curvature(w: torch.Tensor) -> float:
+        J = w.abs() ** (2 - p) / (p - 1)
+        if not bool(torch.isfinite(J).all()):
+            return math.inf
+        return float(torch.linalg.eigvalsh((X * J) @ X.T / n)[-1]) + weight_decay * float(J.max())
+
+    def update(params, grads, state, step):
+        w, g = params["w"], grads["w"]
+        z = torch.sign(w) * w.abs() ** (p - 1)
+        lam = curvature(w)
+        if math.isinf(lam):
+            z1 = z - g
+            lam1 = curvature(torch.sign(z1) * z1.abs() ** q)
+            lr = (lr_fraction / lam1) ** (p - 1)
+        else:
+            lr = lr_fraction / lam
+        z = z - max(lr, min_lr) * g
+        return {"w": torch.sign(z) * z.abs() ** q}, state
+
+    return Optimizer(f"local_step_mirror_descent(p={p:g})", lr_fraction, lambda params: None, update)
+
+
 @register
 class SteepestDescentGeometry(Experiment):
     """Mirror descent -> Bregman projection of the init; steepest descent in l1 / l2 / l-inf -> that norm's max margin."""
@@ -142,9 +216,10 @@ class SteepestDescentGeometry(Experiment):
         md_d: int = Field(40, ge=2, le=2000, description="(a) number of unknowns d (> n)")
         p_values: list[float] = Field([1.5, 2.0, 3.0], min_length=2, description="(a) potentials psi = ||w||_p^p / p, p > 1")
         md_init_scale: float = Field(0.5, ge=0, description="(a) w0 ~ md_init_scale * N(0, I) (0: the min p-norm interpolant)")
-        md_lr: float = Field(1.0, gt=0, lt=2, description="(a) MD step in units of 1/lambda (lambda: top eigenvalue of the mirror-space Jacobian)")
-        md_steps: int = Field(20_000, ge=1, description="(a) MD step budget per p")
+        md_lr: float = Field(1.0, gt=0, lt=2, description="(a) MD step in units of 1/lambda_t (lambda_t: top eigenvalue of the mirror-space Jacobian at the current iterate)")
+        md_steps: int = Field(50_000, ge=1, description="(a) MD step budget per p (runs stop at md_tol)")
         md_tol: float = Field(1e-10, gt=0, lt=1, description="(a) stop at ||Xw - y|| <= md_tol ||y||")
+        md_weight_decay: float = Field(0.0, ge=0, le=10, description="(a) negative control: L2 penalty (wd/2)||w||^2 added to the loss (Thm 1 needs the unpenalized loss)")
         sd_n: int = Field(20, ge=2, le=2000, description="(b) number of separable points")
         sd_d: int = Field(10, ge=2, le=500, description="(b) dimension")
         separation: float = Field(3.0, gt=0, description="(b) distance of each class mean from the planted hyperplane")
@@ -177,26 +252,34 @@ class SteepestDescentGeometry(Experiment):
         oracles = {p: bregman_projection(Xn, yn, w0n, p) for p in ps}
         y_norm = float(np.linalg.norm(yn))
         rows = {}
+        wd = config.md_weight_decay
         for p in ps:
-            lam = max(mirror_jacobian_top(Xn, oracles[p], p)[0], mirror_jacobian_top(Xn, w0n, p)[0] if config.md_init_scale > 0 else 0.0)
-            lr = config.md_lr / lam
             grid = set(log_grid(config.md_steps, config.records).tolist())
             targets = {q: torch.as_tensor(oracles[q], dtype=X.dtype, device=X.device) for q in ps}
+            g_norm0 = float(torch.linalg.vector_norm(X.T @ y)) / X.shape[0]
 
             def monitor(info, grid=grid, targets=targets):
                 w = info.params["w"]
-                res = float(torch.linalg.vector_norm(X @ w - y)) / y_norm
-                if res <= config.md_tol:
+                r = X @ w - y
+                if float(torch.linalg.vector_norm(r)) / y_norm <= config.md_tol:
                     raise StopTraining
+                if wd > 0 and float(torch.linalg.vector_norm(X.T @ r / X.shape[0] + wd * w)) <= config.md_tol * g_norm0:
+                    raise StopTraining  # negative control: stationary point of the penalized loss
                 if info.step in grid:
                     return {f"distance_{q:g}": float(torch.linalg.vector_norm(w - t) / torch.linalg.vector_norm(t)) for q, t in targets.items()}
                 return None
 
             def loss(params, batch):
                 r = X @ params["w"] - y
-                return 0.5 * (r @ r) / X.shape[0]
+                return 0.5 * (r @ r) / X.shape[0] + 0.5 * wd * (params["w"] @ params["w"])
 
-            result = train(loss, {"w": w0}, steps=config.md_steps, optimizer=mirror_descent(lr, p=p), callbacks=[Callback(monitor)],
+            # floor of the step: stable at the two ends of the path, the init and the limit (the mirror-space
+            # Jacobian's top eigenvalue there); the iterate-dependent step is larger in between
+            lam = max(mirror_jacobian_top(Xn, oracles[p], p)[0], mirror_jacobian_top(Xn, w0n, p)[0] if config.md_init_scale > 0 else 0.0)
+            if wd > 0:
+                lam += wd * max(float(np.max(np.abs(v) ** (2 - p))) / (p - 1) for v in (oracles[p], w0n))
+            opt = local_step_mirror_descent(X, config.md_lr, p=p, min_lr=config.md_lr / lam if lam > 0 else 0.0, weight_decay=wd)
+            result = train(loss, {"w": w0}, steps=config.md_steps, optimizer=opt, callbacks=[Callback(monitor)],
                            record_every=config.md_steps, description=f"mirror descent p={p:g}", progress=log.progress)
             w = result.params["w"].cpu().numpy()
             res = float(np.linalg.norm(Xn @ w - yn)) / y_norm
@@ -210,7 +293,7 @@ class SteepestDescentGeometry(Experiment):
             S = (J[:, None] * Xn.T) @ np.linalg.inv((Xn * J) @ Xn.T)
             predicted = float(np.linalg.norm(S @ (yn - Xn @ w)) / np.linalg.norm(oracles[p]))
             series = {q: result.history[f"distance_{q:g}"] for q in ps if f"distance_{q:g}" in result.history}
-            rows[p] = {"w": w, "dist": dist, "res": res, "steps": result.steps, "series": series, "lr": lr}
+            rows[p] = {"w": w, "dist": dist, "res": res, "steps": result.steps, "series": series}
             for s, v in zip(*series.get(p, ([], [])), strict=True):
                 log.scalar(f"md_distance_p{p:g}", s, v)
             log.metric(f"md_distance_p{p:g}", dist[p])
@@ -219,11 +302,31 @@ class SteepestDescentGeometry(Experiment):
             log.metric(f"md_invariant_violation_p{p:g}", invariant)
             log.metric(f"predicted_distance_p{p:g}", predicted)
             log.claim_less(f"md_limit_p{p:g}", f"mirror descent with psi = ||w||_{p:g}^{p:g}/{p:g} from w0 ends at argmin_(Xw=y) D_psi(w, w0): relative distance",
-                           dist[p], 1e-6, source=SOURCE + ", Sec. 2 (Thm 1): the MD limit is the Bregman projection of w0; 1e-6 >> predicted_distance (residual x sensitivity, ~1e-10) + the oracle's error",
+                           dist[p], MD_LIMIT_BOUND, source=SOURCE + ", Sec. 2 (Thm 1): the MD limit is the Bregman projection of w0; 1e-6 >> predicted_distance (residual x sensitivity, ~1e-10) + the oracle's error",
                            oracle="cvxpy (Clarabel): min sum|w|^p/p - <grad psi(w0), w> s.t. Xw = y, polished by Newton on its KKT conditions")
-        specificity = min(min(r["dist"][q] for q in ps if q != p) / max(r["dist"][p], 1e-300) for p, r in rows.items())
-        log.claim_greater("md_geometry_specific", "each MD run is closer to its own p's oracle than to any other p's: min_p min_(q != p) dist(w_p, w*_q) / dist(w_p, w*_p)",
-                          specificity, 10.0, source=SOURCE + ", Sec. 2: the limit depends on the potential", oracle="cvxpy Bregman projections for every p")
+        # geometry specificity, relative to how far apart the oracles are: for each run p and each other q
+        # whose oracle is resolvable (gap >= RESOLVABLE x the md_limit bound), the margin
+        # (d(w_p, w*_q) - d(w_p, w*_p)) / ||w*_p - w*_q|| is in [-1, 1] and is 1 when w_p = w*_p exactly
+        margins, gaps = [], []
+        for p in ps:
+            for q in ps:
+                if q == p:
+                    continue
+                gap = float(np.linalg.norm(oracles[p] - oracles[q]))
+                gaps.append(gap / float(np.linalg.norm(oracles[p])))
+                if gaps[-1] >= RESOLVABLE * MD_LIMIT_BOUND:
+                    w = rows[p]["w"]
+                    margins.append((float(np.linalg.norm(w - oracles[q])) - float(np.linalg.norm(w - oracles[p]))) / gap)
+        log.metric("md_min_oracle_gap", min(gaps))
+        log.metric("md_resolvable_pairs", len(margins))
+        bound = 1.0 - 2.0 / RESOLVABLE  # 0.98
+        if margins:
+            log.claim_greater("md_geometry_specific", f"each MD run is nearer its own p's oracle than any other resolvable p's (oracle gap >= {RESOLVABLE * MD_LIMIT_BOUND:g}): "
+                              "min over pairs of (d(w_p, w*_q) - d(w_p, w*_p)) / ||w*_p - w*_q||", min(margins), bound,
+                              source=SOURCE + f", Sec. 2: the limit depends on the potential; the margin is 1 at the limit and >= 1 - 2/{RESOLVABLE:g} whenever md_limit holds for a resolvable pair",
+                              oracle="cvxpy Bregman projections for every p")
+        else:
+            log.info(f"md_geometry_specific not asserted: no pair of p values has oracles further apart than {RESOLVABLE * MD_LIMIT_BOUND:g} (min gap {min(gaps):.2e})")
         log.artifact("mirror_descent", X=Xn, y=yn, w0=w0n, p_values=np.array(ps), w_md=np.stack([rows[p]["w"] for p in ps]),
                      w_oracle=np.stack([oracles[p] for p in ps]))
         return {"rows": rows, "ps": ps}
