@@ -50,6 +50,8 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     _P("gunasekar2018geometry", "Suriya Gunasekar, Jason Lee, Daniel Soudry, Nathan Srebro", 2018, "Characterizing implicit bias in terms of optimization geometry", "ICML 2018", 2, "implicit-bias/steepest-descent-geometry"),
     _P("gunasekar2017", "Suriya Gunasekar, Blake Woodworth, Srinadh Bhojanapalli, Behnam Neyshabur, Nathan Srebro", 2017, "Implicit regularization in matrix factorization", "NeurIPS 2017", 2, "implicit-bias/matrix-sensing"),
     _P("arora2019", "Sanjeev Arora, Nadav Cohen, Wei Hu, Yuping Luo", 2019, "Implicit regularization in deep matrix factorization", "NeurIPS 2019", 2, "implicit-bias/deep-matrix-factorization"),
+    _P("razin2020", "Noam Razin, Nadav Cohen", 2020, "Implicit regularization in deep learning may not be explainable by norms", "NeurIPS 2020", 2, "implicit-bias/matrix-sensing"),
+    _P("li2021", "Zhiyuan Li, Yuping Luo, Kaifeng Lyu", 2021, "Towards resolving the implicit bias of gradient descent for matrix factorization: greedy low-rank learning", "ICLR 2021", 2, "implicit-bias/matrix-sensing"),
     _P("cohen2021", "Jeremy Cohen, Simran Kaur, Yuanzhi Li, J. Zico Kolter, Ameet Talwalkar", 2021, "Gradient descent on neural networks typically occurs at the edge of stability", "ICLR 2021", 2, "edge-of-stability/progressive-sharpening"),
     _P("arora2022", "Sanjeev Arora, Zhiyuan Li, Abhishek Panigrahi", 2022, "Understanding gradient descent on the edge of stability in deep learning", "ICML 2022", 2, "edge-of-stability/sharpness-reduction"),
     _P("byrd2019", "Jonathon Byrd, Zachary C. Lipton", 2019, "What is the effect of importance weighting in deep learning?", "ICML 2019", 2, "implicit-bias/importance-weighting"),

@@ -91,7 +91,7 @@ class MatrixSensing(Experiment):
     id = "implicit-bias/matrix-sensing"
     lecture = 2
     title = "Small-init GD on U U^T finds the min-nuclear-norm solution"
-    papers = ("gunasekar2017", "arora2019")
+    papers = ("gunasekar2017", "arora2019", "razin2020", "li2021")
 
     class Config(ExperimentConfig):
         n: int = Field(10, ge=2, le=200, description="matrix size n (X is n x n)")
