@@ -97,16 +97,16 @@ class LinearAutoencoderLandscape(Experiment):
 
     class Config(ExperimentConfig):
         dim: int = Field(8, ge=2, le=200, description="data dimension d")
-        hidden: int = Field(3, ge=1, description="bottleneck width p (< d)")
-        num_points: int = Field(200, ge=2, description="number of data points N")
+        hidden: int = Field(3, ge=1, le=199, description="bottleneck width p (< d)")
+        num_points: int = Field(200, ge=2, le=100_000, description="number of data points N")
         eig_min: float = Field(0.1, gt=0, lt=1, description="smallest covariance eigenvalue (the largest is 1, linearly spaced)")
         seeds: int = Field(10, ge=1, le=1000, description="independent random initializations")
-        init_scale: float = Field(0.1, gt=0, description="std of the Gaussian init of A and B")
-        steps: int = Field(20000, ge=1, description="cap on the GD steps (GD stops once the gradient norm is <= grad_tol)")
-        grad_tol: float = Field(1e-9, gt=0, description="stopping rule: norm of the gradient of the summed loss over all runs")
+        init_scale: float = Field(0.1, gt=0, le=100, description="std of the Gaussian init of A and B")
+        steps: int = Field(20000, ge=1, le=10_000_000, description="cap on the GD steps (GD stops once the gradient norm is <= grad_tol)")
+        grad_tol: float = Field(1e-9, gt=0, le=1, description="stopping rule: norm of the gradient of the summed loss over all runs")
         tie_at_cut: bool = Field(False, description="set lambda_(p+1) = lambda_p: the top-p subspace is then not unique (outside Baldi-Hornik's hypothesis; the negative control)")
-        lr: float = Field(0.2, gt=0, description="GD step size (the Hessian at the minimum has top eigenvalue about 4 lambda_1)")
-        record_every: int = Field(5, ge=1, description="record losses and angles every this many steps")
+        lr: float = Field(0.2, gt=0, le=2, description="GD step size (the Hessian at the minimum has top eigenvalue about 4 lambda_1 = 4: GD is stable only below about 0.5)")
+        record_every: int = Field(5, ge=1, le=100_000, description="record losses and angles every this many steps")
 
         @model_validator(mode="after")
         def _hidden_below_dim(self):

@@ -189,17 +189,17 @@ class DropoutLinearRegression(Experiment):
     class Config(ExperimentConfig):
         samples: int = Field(50, ge=2, le=5000, description="number of samples n (rows of X)")
         features: int = Field(8, ge=1, le=40, description="number of features d (the SGD noise prediction costs O(n d^4))")
-        feature_scale_ratio: float = Field(10.0, ge=1, description="feature scales s_j log-spaced from 1 down to 1/ratio")
-        noise: float = Field(0.5, ge=0, description="std of the label noise")
+        feature_scale_ratio: float = Field(10.0, ge=1, le=10_000, description="feature scales s_j log-spaced from 1 down to 1/ratio (cond(H) ~ ratio^2 <= 1e8 keeps the float64 claims meaningful)")
+        noise: float = Field(0.5, ge=0, le=1000, description="std of the label noise")
         keep_prob: float = Field(0.5, gt=0, lt=1, description="dropout retain probability p (lambda = (1-p)/p)")
         train_keep_prob: float | None = Field(None, gt=0, le=1, description="retain probability of the masks dropout-SGD is trained with (None: keep_prob; 1: no dropout, the negative control)")
         mc_points: int = Field(3, ge=1, le=6, description="random w at which the expectation is checked by Monte Carlo")
-        mc_samples: int = Field(20_000, ge=100, description="Monte Carlo masks (n x d each) per point")
-        gd_steps: int = Field(3000, ge=1, description="GD steps on the expected objective")
+        mc_samples: int = Field(20_000, ge=100, le=10_000_000, description="Monte Carlo masks (n x d each) per point")
+        gd_steps: int = Field(3000, ge=1, le=10_000_000, description="GD steps on the expected objective")
         gd_lr: float = Field(1.0, gt=0, lt=2, description="GD step size in units of 1/lambda_max(H) (stable below 2)")
-        sgd_steps: int = Field(10_000, ge=2, description="dropout-SGD steps (the second half is the measurement window)")
+        sgd_steps: int = Field(10_000, ge=2, le=10_000_000, description="dropout-SGD steps (the second half is the measurement window)")
         sgd_lr: float = Field(0.1, gt=0, lt=1, description="dropout-SGD step size in units of 1/lambda_max(H)")
-        record_every: int = Field(20, ge=1, description="record the SGD distances every this many steps")
+        record_every: int = Field(20, ge=1, le=100_000, description="record the SGD distances every this many steps")
 
         @model_validator(mode="after")
         def _least_squares_is_unique(self):

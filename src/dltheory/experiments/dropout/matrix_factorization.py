@@ -63,6 +63,7 @@ heavy-ball + stopping rule (standalone) converged also at 8 x 6 with keep_prob 0
 from __future__ import annotations
 
 import itertools
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -191,18 +192,19 @@ class DropoutMatrixFactorization(Experiment):
         rows: int = Field(12, ge=2, le=400, description="rows m of the target matrix M")
         cols: int = Field(10, ge=2, le=400, description="columns n of M; its singular values are linearly spaced from 1 to sigma_min")
         sigma_min: float = Field(0.1, gt=0, le=1, description="smallest singular value of M (the largest is 1)")
-        widths: list[int] = Field([5, 10], min_length=1, description="numbers r of columns of U and V (one run each)")
+        widths: list[Annotated[int, Field(ge=1, le=1000)]] = Field([5, 10], min_length=1, max_length=8,
+                                                            description="numbers r of columns of U and V (one run each)")
         keep_prob: float = Field(0.5, gt=0, lt=1, description="dropout retain probability theta (lambda = (1-theta)/theta)")
         train_keep_prob: float | None = Field(None, gt=0, le=1, description="retain probability GD and dropout-SGD train with (None: keep_prob; 1: no dropout, the negative control)")
-        init_scale: float = Field(0.1, gt=0, description="std of the Gaussian init of U and V")
-        gd_steps: int = Field(20000, ge=1, description="cap on the heavy-ball GD steps on the explicit objective (it stops once ||grad f|| <= gd_grad_tol)")
-        gd_grad_tol: float = Field(1e-10, gt=0, description="stopping rule: gradient norm of the explicit objective; the claim tolerances follow from it")
-        gd_lr: float = Field(0.2, gt=0, description="heavy-ball step size (effective step lr/(1-momentum) = 2; the Hessian's top eigenvalue is about 4 here)")
+        init_scale: float = Field(0.1, gt=0, le=100, description="std of the Gaussian init of U and V")
+        gd_steps: int = Field(20000, ge=1, le=10_000_000, description="cap on the heavy-ball GD steps on the explicit objective (it stops once ||grad f|| <= gd_grad_tol)")
+        gd_grad_tol: float = Field(1e-10, gt=0, le=1, description="stopping rule: gradient norm of the explicit objective; the claim tolerances follow from it")
+        gd_lr: float = Field(0.2, gt=0, le=4, description="heavy-ball step size (effective step lr/(1-momentum) = 2; the Hessian's top eigenvalue is about 4 here, and heavy ball is stable only below 2(1+beta)/lambda_max <= 1)")
         gd_momentum: float = Field(0.9, ge=0, lt=1, description="heavy-ball momentum beta (0: plain GD)")
-        sgd_steps: int = Field(6000, ge=2, description="dropout-SGD steps (the second half is the measurement window)")
-        sgd_lr: float = Field(0.02, gt=0, description="dropout-SGD step size")
-        masks_per_step: int = Field(1, ge=1, description="dropout masks averaged per SGD step (1: plain dropout)")
-        record_every: int = Field(20, ge=1, description="record the error and the products every this many steps")
+        sgd_steps: int = Field(6000, ge=2, le=10_000_000, description="dropout-SGD steps (the second half is the measurement window)")
+        sgd_lr: float = Field(0.02, gt=0, le=2, description="dropout-SGD step size (GD is stable only below 2/lambda_max, about 0.5)")
+        masks_per_step: int = Field(1, ge=1, le=10_000, description="dropout masks averaged per SGD step (1: plain dropout)")
+        record_every: int = Field(20, ge=1, le=100_000, description="record the error and the products every this many steps")
 
     presets = {
         "tiny": {"rows": 6, "cols": 5, "widths": [2, 4], "gd_steps": 1000, "sgd_steps": 400},

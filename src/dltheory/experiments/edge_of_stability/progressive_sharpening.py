@@ -64,7 +64,7 @@ the claims fail with finite values (max S eta/2 = 0.62). Small step sizes are ou
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -160,15 +160,18 @@ class ProgressiveSharpening(Experiment):
         dataset: Literal["chebyshev", "digits"] = Field("chebyshev", description="Chebyshev regression (1-d) or scikit-learn digits")
         degree: int = Field(4, ge=1, le=20, description="degree k of the Chebyshev target T_k (chebyshev)")
         num_points: int = Field(20, ge=2, le=1797, description="training points (chebyshev: grid on [-1, 1]; digits: first n images)")
-        input_scale: float = Field(0.5, gt=0, description="digits pixel range [0, input_scale] (sets the initial sharpness)")
+        input_scale: float = Field(0.5, gt=0, le=1000, description="digits pixel range [0, input_scale] (sets the initial sharpness)")
         models: list[Literal["mlp", "cnn"]] = Field(["mlp"], min_length=1, description="networks to train (cnn: digits only)")
-        hidden: list[int] = Field([100], min_length=1, description="hidden widths of the MLP")
+        hidden: list[Annotated[int, Field(ge=1, le=1000)]] = Field([100], min_length=1, max_length=8,
+                                                             description="hidden widths of the MLP (<= 1000: the dense-Hessian oracle needs P^2 memory)")
         activation: Literal["tanh", "relu", "elu", "softplus"] = Field("tanh", description="MLP nonlinearity")
-        cnn_widths: list[int] = Field([8, 8], min_length=1, description="channels of the CNN's conv blocks (ReLU, max-pool)")
-        lrs: list[float] = Field([0.2, 0.15], min_length=2, description="GD step sizes eta")
-        max_steps: int = Field(30_000, ge=1, description="cap on the GD steps to reach 2/eta (a run that never reaches it stops here)")
-        eos_steps: int = Field(2_000, ge=2, description="GD steps after the sharpness first reaches 2/eta (the edge-of-stability window)")
-        sharpness_every: int = Field(20, ge=1, description="steps between Lanczos sharpness evaluations")
+        cnn_widths: list[Annotated[int, Field(ge=1, le=256)]] = Field([8, 8], min_length=1, max_length=3,
+                                                                 description="channels of the CNN's conv blocks (ReLU, max-pool; at most 3: each halves the 8x8 image)")
+        lrs: list[Annotated[float, Field(gt=0, le=10)]] = Field([0.2, 0.15], min_length=2, max_length=8,
+                                                          description="GD step sizes eta (<= 10, i.e. a sharpness threshold 2/eta >= 0.2)")
+        max_steps: int = Field(30_000, ge=1, le=10_000_000, description="cap on the GD steps to reach 2/eta (a run that never reaches it stops here)")
+        eos_steps: int = Field(2_000, ge=2, le=10_000_000, description="GD steps after the sharpness first reaches 2/eta (the edge-of-stability window)")
+        sharpness_every: int = Field(20, ge=1, le=100_000, description="steps between Lanczos sharpness evaluations")
         tol: float = Field(1e-3, gt=0, lt=0.1, description="relative residual tolerance of Lanczos")
         dtype: Literal["float32", "float64"] = Field("float64", description="parameter and data dtype")
 

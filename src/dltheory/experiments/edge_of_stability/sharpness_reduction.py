@@ -179,9 +179,9 @@ class SharpnessReduction(Experiment):
     papers = ("arora2022",)
 
     class Config(ExperimentConfig):
-        dims: list[Annotated[int, Field(ge=2, le=20)]] = Field([2], min_length=1, description="numbers of factors d of L(w) = (w_1...w_d - 1)^2/2 (d = 2: (uv-1)^2/2)")
+        dims: list[Annotated[int, Field(ge=2, le=20)]] = Field([2], min_length=1, max_length=20, description="numbers of factors d of L(w) = (w_1...w_d - 1)^2/2 (d = 2: (uv-1)^2/2)")
         lr: float = Field(0.1, gt=0, le=0.5, description="step size eta of the three methods (a step length for normalized GD)")
-        max_steps: int = Field(20_000, ge=1, description="cap on the steps per method (Phase II of the theory lasts Theta(eta^-2) steps)")
+        max_steps: int = Field(20_000, ge=1, le=10_000_000, description="cap on the steps per method (Phase II of the theory lasts Theta(eta^-2) steps)")
         stationary_tol: float = Field(1e-4, gt=0, lt=0.1, description="stop once lambda_1(Phi(w_t)) changed by less than this (relative) over the last ceil(eta^-2) steps")
         normalize: bool = Field(True, description="False: the two EoS methods become plain GD on L with the same stable step (negative control)")
         init_log_spread: float = Field(1.1, ge=0, le=3, description="s in w_0 = 0.9 exp(s z), z evenly spaced on [-1, 1]: the imbalance of the init")

@@ -118,17 +118,17 @@ class ImportanceWeighting(Experiment):
     class Config(ExperimentConfig):
         n: int = Field(40, ge=4, le=10_000, description="number of training points")
         dim: int = Field(2, ge=2, le=100, description="input dimension d")
-        separation: float = Field(3.0, gt=0, description="distance of each class mean from the hyperplane (unit-variance noise)")
-        shift: float = Field(2.0, ge=0, description="shift of the data along the hyperplane (makes the classes' y x differ)")
-        margin: float = Field(0.1, ge=0, description="guaranteed margin of the planted hyperplane")
-        weight: float = Field(10.0, gt=0, description="importance weight of class y = +1 (class -1 has weight 1; normalized to mean 1)")
-        l2: float = Field(0.05, gt=0, description="L2 regularization strength lambda of the regularized runs")
+        separation: float = Field(3.0, gt=0, le=100, description="distance of each class mean from the hyperplane (unit-variance noise)")
+        shift: float = Field(2.0, ge=0, le=100, description="shift of the data along the hyperplane (makes the classes' y x differ)")
+        margin: float = Field(0.1, ge=0, le=100, description="guaranteed margin of the planted hyperplane")
+        weight: float = Field(10.0, gt=0, le=1e6, description="importance weight of class y = +1 (class -1 has weight 1; normalized to mean 1)")
+        l2: float = Field(0.05, gt=0, le=100, description="L2 regularization strength lambda of the regularized runs")
         weight_decay: float = Field(0.0, ge=0, le=1, description="L2 strength of the main (unregularized) pair: 0 in theory; > 0 is the negative control of claims 2-3")
         lr: float = Field(1.0, gt=0, lt=2, description="GD step in units of 1/beta (largest smoothness of the four objectives)")
-        steps: int = Field(20_000, ge=20, description="GD steps T")
-        early_step: int = Field(10, ge=1, description="the 'early' step of claim 1")
+        steps: int = Field(20_000, ge=20, le=10_000_000, description="GD steps T")
+        early_step: int = Field(10, ge=1, le=10_000_000, description="the 'early' step of claim 1 (< steps)")
         records: int = Field(80, ge=10, le=2000, description="log-spaced steps at which series are recorded")
-        max_draws: int = Field(100, ge=1, description="datasets drawn at most until the support vectors span R^d")
+        max_draws: int = Field(100, ge=1, le=10_000, description="datasets drawn at most until the support vectors span R^d")
 
     presets = {"tiny": {"steps": 500, "records": 20}, "quick": {}, "full": {"steps": 1_000_000, "records": 160}}
 

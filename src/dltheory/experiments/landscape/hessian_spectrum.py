@@ -51,7 +51,7 @@ control uses the quick network.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -116,15 +116,17 @@ class HessianSpectrum(Experiment):
     papers = ("sagun2017", "ghorbani2019", "papyan2019")
 
     class Config(ExperimentConfig):
-        classes: list[int] = Field([5, 10], min_length=1, description="numbers of classes C (one trained network each)")
+        classes: list[Annotated[int, Field(ge=2, le=100)]] = Field([5, 10], min_length=1, max_length=8,
+                                                             description="numbers of classes C (one trained network each; C >= 2: one class has no outliers)")
         dim: int = Field(20, ge=1, le=1000, description="input dimension D of the Gaussian mixture")
         per_class: int = Field(100, ge=1, le=10_000, description="training points per class")
-        separation: float = Field(1.5, gt=0, description="scale s of the class means relative to the noise")
-        hidden: list[int] = Field([20], min_length=1, description="hidden widths of the ReLU MLP")
+        separation: float = Field(1.5, gt=0, le=100, description="scale s of the class means relative to the noise")
+        hidden: list[Annotated[int, Field(ge=1, le=1000)]] = Field([20], min_length=1, max_length=8,
+                                                             description="hidden widths of the ReLU MLP (<= 1000: the dense-Hessian oracle needs P^2 memory)")
         activation: Literal["relu", "tanh", "gelu"] = Field("relu", description="MLP nonlinearity")
-        lr: float = Field(0.01, gt=0, description="Adam step size (full batch)")
-        max_steps: int = Field(2000, ge=1, description="maximum training steps")
-        target_loss: float = Field(0.1, gt=0, description="training stops once the cross-entropy is below this")
+        lr: float = Field(0.01, gt=0, le=1, description="Adam step size (full batch; Adam moves each weight by about lr per step)")
+        max_steps: int = Field(2000, ge=1, le=10_000_000, description="maximum training steps")
+        target_loss: float = Field(0.1, gt=0, le=10, description="training stops once the cross-entropy is below this (it is about log C at init)")
         num_probes: int = Field(10, ge=1, le=200, description="SLQ random probes")
         lanczos_steps: int = Field(80, ge=2, le=1000, description="Lanczos steps per SLQ probe")
         dtype: Literal["float32", "float64"] = Field("float64", description="parameter and data dtype")
