@@ -93,7 +93,7 @@ depths apart.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -174,17 +174,19 @@ class DeepMatrixFactorization(Experiment):
 
     class Config(ExperimentConfig):
         n: int = Field(30, ge=4, le=500, description="matrix size n (W is n x n)")
-        rank: int = Field(3, ge=1, description="rank of the ground truth")
-        observations: list[int] = Field([350, 880], min_length=1, description="numbers of observed entries (nested random samples)")
-        few_observations: int = Field(350, ge=1, description="the count where depth >= 3 must beat depth 2 and nuclear norm; also the run whose dynamics are checked")
-        depths: list[int] = Field([2, 3, 4], min_length=2, description="factorization depths N >= 2 (depth 1 = the nuclear-norm oracle)")
-        init_scale: float = Field(1e-3, gt=0, description="balanced init with ||W(0)||_F = init_scale sqrt(n) (the paper's convention)")
+        rank: int = Field(3, ge=1, le=500, description="rank of the ground truth")
+        observations: list[Annotated[int, Field(ge=1, le=250_000)]] = Field([350, 880], min_length=1, max_length=16,
+                                                                     description="numbers of observed entries (nested random samples; each <= n^2 <= 500^2)")
+        few_observations: int = Field(350, ge=1, le=250_000, description="the count where depth >= 3 must beat depth 2 and nuclear norm; also the run whose dynamics are checked")
+        depths: list[Annotated[int, Field(ge=2, le=10)]] = Field([2, 3, 4], min_length=2, max_length=8,
+                                                          description="factorization depths N >= 2 (depth 1 = the nuclear-norm oracle; <= 10: from a small init the end-to-end product scales as init^N and GD stalls)")
+        init_scale: float = Field(1e-3, gt=0, le=10, description="balanced init with ||W(0)||_F = init_scale sqrt(n) (the paper's convention; 1.0 is the large-init negative control)")
         optimizer: Literal["gd", "group_rmsprop"] = Field("gd", description="plain GD, or the official code's GroupRMSprop")
         lr_fraction: float = Field(0.25, gt=0, lt=1, description="gd: step = lr_fraction * 2 / lambda_max at the balanced factorization of W*")
-        rmsprop_lr: float = Field(1e-3, gt=0, description="group_rmsprop: step size")
-        steps: int = Field(8000, ge=1, description="maximum steps per depth")
-        train_tol: float = Field(1e-6, gt=0, description="a run stops once its observed-entry mean squared error is below this")
-        record_every: int = Field(20, ge=2, description="steps between singular-value records of the few_observations run")
+        rmsprop_lr: float = Field(1e-3, gt=0, le=1, description="group_rmsprop: step size (RMSprop moves each weight by about lr per step)")
+        steps: int = Field(8000, ge=1, le=10_000_000, description="maximum steps per depth")
+        train_tol: float = Field(1e-6, gt=0, lt=1, description="a run stops once its observed-entry mean squared error is below this")
+        record_every: int = Field(20, ge=2, le=100_000, description="steps between singular-value records of the few_observations run")
         dtype: Literal["float32", "float64"] = Field("float64", description="parameter and data dtype")
 
         @model_validator(mode="after")

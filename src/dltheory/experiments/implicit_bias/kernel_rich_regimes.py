@@ -56,6 +56,8 @@ Negative control: alphas = [1, 10] (kernel regime): ``small_alpha_is_l1`` fails
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 from pydantic import Field
@@ -107,12 +109,13 @@ class KernelRichRegimes(Experiment):
         n: int = Field(40, ge=2, le=2000, description="number of samples (equations)")
         d: int = Field(100, ge=3, le=5000, description="dimension (d > n: underdetermined)")
         k: int = Field(5, ge=1, le=1000, description="sparsity of the planted beta_star")
-        alphas: list[float] = Field([1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 10.0], min_length=2, description="init scales alpha, increasing")
-        max_steps: int = Field(60_000, ge=1, description="GD step budget per alpha")
+        alphas: list[Annotated[float, Field(gt=0, le=100)]] = Field([1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 10.0], min_length=2, max_length=32,
+                                                          description="init scales alpha, increasing (alpha > 0: Q_alpha is defined for alpha > 0, and alpha = 0 is a stationary point; alpha = 10 is already the kernel regime)")
+        max_steps: int = Field(60_000, ge=1, le=10_000_000, description="GD step budget per alpha")
         residual_tol: float = Field(1e-6, gt=0, lt=1, description="stop when ||X beta - y|| <= tol ||y||")
         max_relative_change: float = Field(2e-3, gt=0, le=0.5, description="epsilon: largest per-step relative change of a parameter")
         stable_fraction: float = Field(1.0, gt=0, lt=2, description="eta_max = stable_fraction / (Hessian top eigenvalue); GD is stable below 2")
-        check_every: int = Field(20, ge=1, description="steps between residual checks")
+        check_every: int = Field(20, ge=1, le=100_000, description="steps between residual checks")
 
     presets = {
         "tiny": {"n": 10, "d": 20, "k": 2, "alphas": [1e-2, 1.0, 10.0], "max_steps": 1000, "max_relative_change": 1e-2},

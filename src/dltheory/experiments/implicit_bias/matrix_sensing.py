@@ -66,7 +66,7 @@ min_trace_psd_sensing` (SDP) and :func:`~dltheory.oracles.nuclear.min_frobenius_
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -95,12 +95,13 @@ class MatrixSensing(Experiment):
 
     class Config(ExperimentConfig):
         n: int = Field(10, ge=2, le=200, description="matrix size n (X is n x n)")
-        rank: int = Field(2, ge=1, description="rank r of the PSD ground truth")
-        measurements: int = Field(30, ge=1, description="number m of symmetric Gaussian measurements (m < n(n+1)/2)")
-        init_scales: list[float] = Field([1e-1, 3e-2, 1e-2, 3e-3, 1e-3], min_length=2, description="init scales alpha: U(0) = alpha U_0")
+        rank: int = Field(2, ge=1, le=200, description="rank r of the PSD ground truth")
+        measurements: int = Field(30, ge=1, le=10_000, description="number m of symmetric Gaussian measurements (m < n(n+1)/2; <= 10^4: A holds m n^2 floats, 3.2 GB at n = 200)")
+        init_scales: list[Annotated[float, Field(gt=0, le=10)]] = Field([1e-1, 3e-2, 1e-2, 3e-3, 1e-3], min_length=2, max_length=16,
+                                                                 description="init scales alpha: U(0) = alpha U_0 (alpha > 0: U = 0 is a stationary point)")
         lr_fraction: float = Field(0.8, gt=0, lt=1, description="GD step as a fraction of the stability limit 2/lambda_max (at the ground truth or, if sharper, at the init)")
-        measurements_below: int = Field(15, ge=0, description="second problem: the first m' < m of the same measurements, below the recovery threshold (min-nuclear != truth); 0 skips it")
-        steps: int = Field(12_000, ge=1, description="maximum GD steps (all init scales are trained side by side; runs stop at residual_tol)")
+        measurements_below: int = Field(15, ge=0, le=10_000, description="second problem: the first m' < m of the same measurements, below the recovery threshold (min-nuclear != truth); 0 skips it")
+        steps: int = Field(12_000, ge=1, le=10_000_000, description="maximum GD steps (all init scales are trained side by side; runs stop at residual_tol)")
         residual_tol: float = Field(1e-9, gt=0, lt=1, description="stop when ||A(X) - b|| / ||b|| is below this")
         dtype: Literal["float32", "float64"] = Field("float64", description="parameter and data dtype")
 

@@ -162,13 +162,13 @@ class SGDLinearStability(Experiment):
         n: int = Field(16, ge=2, le=200, description="number of training samples")
         d: int = Field(32, ge=3, le=1000, description="dimension (d > n: over-parameterized)")
         k: int = Field(2, ge=1, le=100, description="sparsity of the planted predictor")
-        init_scale: float = Field(0.25, gt=0, description="alpha: w_plus(0) = w_minus(0) = alpha (large enough that GD's minimum violates tr(H) <= 2/eta)")
-        lr: float = Field(0.12, gt=0, description="step size eta (same for GD and SGD)")
-        batch_size: int = Field(1, ge=1, description="SGD batch size (the trace bound is stated for 1)")
-        steps: int = Field(60_000, ge=1, description="step budget of each run (runs stop earlier, on `loss_tol`)")
+        init_scale: float = Field(0.25, gt=0, le=10, description="alpha: w_plus(0) = w_minus(0) = alpha (large enough that GD's minimum violates tr(H) <= 2/eta; the curvature grows as alpha^2)")
+        lr: float = Field(0.12, gt=0, le=10, description="step size eta (same for GD and SGD; GD's minimum has lambda_max(H) of about 3-7 in the quick preset, so GD diverges beyond about 0.6)")
+        batch_size: int = Field(1, ge=1, le=200, description="SGD batch size (the trace bound is stated for 1)")
+        steps: int = Field(60_000, ge=1, le=10_000_000, description="step budget of each run (runs stop earlier, on `loss_tol`)")
         loss_tol: float = Field(1e-12, gt=0, le=1e-10, description="stop once the full-batch loss is below this (an interpolating minimum)")
         seeds: int = Field(3, ge=1, le=50, description="SGD runs with different sample orders")
-        probe_every: int = Field(20, ge=1, description="steps between closed-form curvature evaluations (and convergence tests)")
+        probe_every: int = Field(20, ge=1, le=100_000, description="steps between closed-form curvature evaluations (and convergence tests)")
 
     presets = {
         "tiny": {"n": 8, "d": 16, "k": 2, "init_scale": 0.3, "steps": 300, "seeds": 1, "probe_every": 50},  # smoke test: need not converge

@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -214,17 +215,18 @@ class SteepestDescentGeometry(Experiment):
     class Config(ExperimentConfig):
         md_n: int = Field(10, ge=1, le=500, description="(a) number of equations n")
         md_d: int = Field(40, ge=2, le=2000, description="(a) number of unknowns d (> n)")
-        p_values: list[float] = Field([1.5, 2.0, 3.0], min_length=2, description="(a) potentials psi = ||w||_p^p / p, p > 1")
-        md_init_scale: float = Field(0.5, ge=0, description="(a) w0 ~ md_init_scale * N(0, I) (0: the min p-norm interpolant)")
+        p_values: list[Annotated[float, Field(gt=1, le=20)]] = Field([1.5, 2.0, 3.0], min_length=2, max_length=16,
+                                                           description="(a) potentials psi = ||w||_p^p / p: p > 1 (psi strictly convex, a mirror map); p <= 20 (the mirror map |w|^(p-1) over/underflows float64 for larger p)")
+        md_init_scale: float = Field(0.5, ge=0, le=100, description="(a) w0 ~ md_init_scale * N(0, I) (0: the min p-norm interpolant)")
         md_lr: float = Field(1.0, gt=0, lt=2, description="(a) MD step in units of 1/lambda_t (lambda_t: top eigenvalue of the mirror-space Jacobian at the current iterate)")
-        md_steps: int = Field(50_000, ge=1, description="(a) MD step budget per p (runs stop at md_tol)")
+        md_steps: int = Field(50_000, ge=1, le=10_000_000, description="(a) MD step budget per p (runs stop at md_tol)")
         md_tol: float = Field(1e-10, gt=0, lt=1, description="(a) stop at ||Xw - y|| <= md_tol ||y||")
         md_weight_decay: float = Field(0.0, ge=0, le=10, description="(a) negative control: L2 penalty (wd/2)||w||^2 added to the loss (Thm 1 needs the unpenalized loss)")
         sd_n: int = Field(20, ge=2, le=2000, description="(b) number of separable points")
         sd_d: int = Field(10, ge=2, le=500, description="(b) dimension")
-        separation: float = Field(3.0, gt=0, description="(b) distance of each class mean from the planted hyperplane")
+        separation: float = Field(3.0, gt=0, le=100, description="(b) distance of each class mean from the planted hyperplane (in noise standard deviations)")
         step_fraction: float = Field(1.0, gt=0, le=1, description="(b) eta_t = step_fraction / (B^2 L(w_t)); Thm 5 allows <= 1")
-        sd_steps: int = Field(3000, ge=10, description="(b) steepest-descent steps per geometry")
+        sd_steps: int = Field(3000, ge=10, le=10_000_000, description="(b) steepest-descent steps per geometry")
         records: int = Field(60, ge=10, le=1000, description="log-spaced steps at which series are recorded")
 
     presets = {
@@ -258,7 +260,7 @@ class SteepestDescentGeometry(Experiment):
             targets = {q: torch.as_tensor(oracles[q], dtype=X.dtype, device=X.device) for q in ps}
             g_norm0 = float(torch.linalg.vector_norm(X.T @ y)) / X.shape[0]
 
-            def monitor(info, grid=grid, targets=targets):
+            def monitor(info, grid=grid, targets=targets, g_norm0=g_norm0):
                 w = info.params["w"]
                 r = X @ w - y
                 if float(torch.linalg.vector_norm(r)) / y_norm <= config.md_tol:

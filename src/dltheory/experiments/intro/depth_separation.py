@@ -237,14 +237,15 @@ class DepthSeparation(Experiment):
 
     class Config(ExperimentConfig):
         max_depth: int = Field(8, ge=1, le=20, description="largest k of the k-fold tent map built by the width-2 deep net (k = 1..max_depth)")
-        random_depths: list[Annotated[int, Field(ge=1, le=8)]] = Field([1, 2, 3, 4], min_length=1, description="hidden-layer counts L of the random ReLU nets")
-        random_widths: list[Annotated[int, Field(ge=1, le=64)]] = Field([2, 4, 8], min_length=1, description="hidden widths m of the random ReLU nets")
+        random_depths: list[Annotated[int, Field(ge=1, le=8)]] = Field([1, 2, 3, 4], min_length=1, max_length=8, description="hidden-layer counts L of the random ReLU nets")
+        random_widths: list[Annotated[int, Field(ge=1, le=64)]] = Field([2, 4, 8], min_length=1, max_length=16, description="hidden widths m of the random ReLU nets")
         random_nets: int = Field(20, ge=1, le=1000, description="random nets (PyTorch default init) per (L, m)")
-        random_domain: float = Field(4.0, gt=0, description="pieces of the random nets are counted on [-R, R] (the bound holds on any interval)")
+        random_domain: float = Field(4.0, gt=0, le=1000, description="pieces of the random nets are counted on [-R, R] (the bound holds on any interval; a 4097-point grid, so a huge R only blurs the count)")
         shallow_k: int = Field(6, ge=1, le=10, description="k of the tent map fit by one-hidden-layer nets (k = 1: the negative control, no separation)")
-        shallow_widths: list[Annotated[int, Field(ge=1)]] = Field([1, 2, 4, 8, 16, 32, 64], min_length=1, description="widths m of the one-hidden-layer fits (each <= 2^shallow_k)")
-        fit_steps: int = Field(300, ge=0, description="Adam steps refining each shallow fit after least squares")
-        fit_lr: float = Field(1e-3, gt=0, description="Adam step size of the refinement")
+        shallow_widths: list[Annotated[int, Field(ge=1, le=1024)]] = Field([1, 2, 4, 8, 16, 32, 64], min_length=1, max_length=16,
+                                                                      description="widths m of the one-hidden-layer fits (each <= 2^shallow_k <= 2^10)")
+        fit_steps: int = Field(300, ge=0, le=10_000_000, description="Adam steps refining each shallow fit after least squares")
+        fit_lr: float = Field(1e-3, gt=0, le=1, description="Adam step size of the refinement (Adam moves each weight by about lr per step)")
 
         @model_validator(mode="after")
         def _widths_fit(self):

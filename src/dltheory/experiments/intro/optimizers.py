@@ -224,14 +224,14 @@ class OptimizerRates(Experiment):
 
     class Config(ExperimentConfig):
         dim: int = Field(20, ge=2, le=500, description="dimension of the quadratic")
-        kappas: list[Annotated[float, Field(gt=1, le=1e6)]] = Field([10.0, 100.0, 1000.0], min_length=1, description="condition numbers kappa = L/mu (mu = 1)")
+        kappas: list[Annotated[float, Field(gt=1, le=1e6)]] = Field([10.0, 100.0, 1000.0], min_length=1, max_length=16, description="condition numbers kappa = L/mu (mu = 1)")
         decay: float = Field(1e-10, gt=1e-13, lt=1, description="each run lasts until the theory predicts ||e_T|| / ||e_0|| = decay")
-        max_steps: int = Field(200_000, ge=10, description="cap on the steps of one run")
+        max_steps: int = Field(200_000, ge=10, le=10_000_000, description="cap on the steps of one run")
         adam_kappa: float = Field(1000.0, gt=1, le=1e6, description="condition number of the diagonal quadratic for Adam's invariance check")
         adam_lr: float = Field(0.05, gt=0, le=1, description="Adam step size")
         adam_eps: float = Field(1e-12, gt=0, le=1e-6, description="Adam epsilon (the invariance is exact as eps -> 0)")
-        adam_steps: int = Field(400, ge=1, description="Adam steps on the diagonal quadratics")
-        rosenbrock_steps: int = Field(3000, ge=1, description="steps of each method on the Rosenbrock valley")
+        adam_steps: int = Field(400, ge=1, le=10_000_000, description="Adam steps on the diagonal quadratics")
+        rosenbrock_steps: int = Field(3000, ge=1, le=10_000_000, description="steps of each method on the Rosenbrock valley")
         spectral_gap: float = Field(2.0, ge=1, le=100, description="interior eigenvalues lie in [gap * mu, L / gap] (isolated extremes; needs gap^2 <= min kappa)")
         beta_scale: float = Field(1.0, ge=0, le=1, description="multiplies the tuned momentum of heavy ball and Nesterov (0: no momentum, the negative control)")
 

@@ -83,6 +83,7 @@ the sum of the S independent objectives, so one GD step is S independent GD step
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import matplotlib.ticker
 import numpy as np
@@ -140,12 +141,12 @@ class MatrixCompletion(Experiment):
         p: float = Field(0.3, gt=0, le=1, description="sampling rate: ceil(p n^2) entries drawn, then symmetrized")
         p_low: float = Field(0.03, gt=0, le=1, description="a sampling rate below the identifiability threshold")
         seeds: int = Field(10, ge=1, le=100, description="random initializations per sampling rate")
-        init_scale: float = Field(0.1, gt=0, description="entries of U(0) are N(0, init_scale^2 / n)")
+        init_scale: float = Field(0.1, gt=0, le=10, description="entries of U(0) are N(0, init_scale^2 / n) (<= 10: the step is set by the curvature at M, and a much larger U(0) makes GD diverge)")
         lr_fraction: float = Field(1.0, gt=0, lt=2, description="GD step = lr_fraction / L*, L* a bound on the Hessian's top eigenvalue at M")
-        steps: int = Field(4000, ge=1, description="cap on the GD steps (GD stops earlier once every init has f(U)/f(U0) <= loss_tol)")
+        steps: int = Field(4000, ge=1, le=10_000_000, description="cap on the GD steps (GD stops earlier once every init has f(U)/f(U0) <= loss_tol)")
         loss_tol: float = Field(1e-20, gt=0, lt=1, description="stopping rule: f(U_s)/f(U_s(0)) <= loss_tol for every init s (checked every record_every steps)")
-        p_sweep: list[float] = Field([], description="extra sampling rates for the outcome-vs-p figure (no claims)")
-        record_every: int = Field(20, ge=1, description="steps between error evaluations")
+        p_sweep: list[Annotated[float, Field(gt=0, le=1)]] = Field([], max_length=32, description="extra sampling rates for the outcome-vs-p figure (no claims)")
+        record_every: int = Field(20, ge=1, le=100_000, description="steps between error evaluations")
 
     presets = {
         "tiny": {"n": 10, "rank": 1, "seeds": 2, "steps": 200},
