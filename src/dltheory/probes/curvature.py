@@ -37,11 +37,21 @@ import torch
 from torch import Tensor, nn
 
 from dltheory.core.errors import check_choice, check_float, check_int
-from dltheory.core.params import Params, flatten, functionalize, num_params, unflatten
+from dltheory.core.params import (
+    FunctionalModel,
+    Params,
+    flatten,
+    functionalize,
+    num_params,
+    unflatten,
+)
 from dltheory.probes.hvp import (
     LossFn,
+    _check_names,
     _check_params,
     _check_vector_dict,
+    _closure_gradient,
+    _hessian_operator,
     _is_single_batch,
     hessian_operator,
     hvp,
@@ -63,8 +73,12 @@ def dense_hessian(loss_fn: LossFn, params: Mapping[str, Tensor]) -> Tensor:
     :math:`H_{ij} = \partial^2 L / \partial\theta_i \partial\theta_j`, symmetrized. Uses
     ``torch.autograd.functional.hessian``; cost: P Hessian-vector products and :math:`P^2`
     memory, so for small models and as the reference the iterative probes are tested against.
+    The closure is checked first as in :func:`hessian_operator` (names, a loss that reaches
+    the parameters, a deterministic loss; one gradient and one forward more).
     """
     like = {k: v.detach() for k, v in params.items()}
+    _check_names(loss_fn, like)
+    _closure_gradient(loss_fn, like, create_graph=False, check_deterministic=True)
     x0 = flatten(like)
 
     def f(vec: Tensor) -> Tensor:
@@ -134,6 +148,7 @@ def hessian_trace(
     generator: torch.Generator | None = None,
     data: Any = None,
     hvp_method: str = "auto",
+    max_sketch: int = 64,
 ) -> TraceEstimate:
     r"""Trace of the loss Hessian, :math:`\mathrm{tr}\,\nabla^2 L = \sum_i \lambda_i`.
 
@@ -148,13 +163,16 @@ def hessian_trace(
     Args:
         matvecs: HVP budget (default 99; with ``rtol`` the cap, default 2000).
         rtol: target relative error (``adaptive`` only), e.g. 0.01.
+        max_sketch: most deflation vectors held (``adaptive`` and ``hutchpp``).
 
-    Cost: ``estimate.hvps`` HVPs. References: Hutchinson (1989); Meyer, Musco, Musco,
+    Cost: ``estimate.hvps`` HVPs; memory independent of the budget: the probes are drawn
+    and applied 8 at a time (16 vectors of P scalars), plus at most ``max_sketch`` sketch
+    vectors (up to 3x during Hutch++'s QR), plus one gradient graph. References: Hutchinson (1989); Meyer, Musco, Musco,
     Woodruff, "Hutch++", SOSA 2021; Persson, Cortinovis, Kressner, SIMAX 2022; compare
     PyHessian (Yao et al. 2020, Hutchinson).
     """
     op = hessian_operator(loss_fn, params, data=data, method=hvp_method)
-    return stochastic_trace(op, method=method, matvecs=matvecs, rtol=rtol, generator=generator)
+    return stochastic_trace(op, method=method, matvecs=matvecs, rtol=rtol, max_sketch=max_sketch, generator=generator)
 
 
 def hessian_spectral_density(
@@ -210,9 +228,12 @@ def hessian_eigenvalues_by_block(
         ``{block name: Spectrum}``; eigenvectors are over the block's flattened parameters.
 
     Cost: the HVPs of one :func:`hessian_eigenvalues` call per block (each HVP
-    differentiates only the block, the rest held fixed).
+    differentiates only the block, the rest held fixed), after the closure checks of
+    :func:`hessian_operator` on the whole ``params`` (a block the loss does not reach then
+    gets eigenvalue 0, not an error).
     """
     p = _check_params(params)
+    method = check_choice("method", method, ("auto", "reverse", "forward"))
     if isinstance(blocks, str):
         check_choice("blocks", blocks, ("module", "parameter"))
         groups: dict[str, list[str]] = {}
@@ -227,6 +248,8 @@ def hessian_eigenvalues_by_block(
                 raise ValueError(f"`blocks['{b}']` must list parameter names among {list(p)}; got {names}.")
     else:
         raise TypeError(f"`blocks` must be 'module', 'parameter' or a dict; got {type(blocks).__name__}.")
+    _check_names(loss_fn, p)
+    _hessian_operator(loss_fn, p, data, "forward", check_deterministic=True, check_connected=True)  # the checks only: no graph kept
     out = {}
     for b, names in groups.items():
         fixed = {n: v for n, v in p.items() if n not in names}
@@ -237,7 +260,8 @@ def hessian_eigenvalues_by_block(
             return loss_fn(full, *batch)
 
         kb = min(k, num_params(sub) // (2 if which == "both" else 1)) if num_params(sub) > 1 else 1
-        out[b] = hessian_eigenvalues(block_loss, sub, k=kb, which=which, tol=tol, max_iter=max_iter, generator=generator, data=data, method=method)
+        op = _hessian_operator(block_loss, sub, data, method, check_deterministic=False, check_connected=False)
+        out[b] = extreme_eigenvalues(op, k=kb, which=which, tol=tol, max_iter=max_iter, generator=generator)
     return out
 
 
@@ -289,7 +313,10 @@ def loss_closure(model: nn.Module, loss: Callable[..., Tensor], data: Any = None
     The batch is ``(*inputs, targets)``: ``loss(model(*inputs), targets)``. ``model`` is
     copied (never modified) and run functionally through :func:`dltheory.core.functionalize`
     with its buffers; pass ``functionalize(model).params`` (or any dict with the same keys)
-    as ``params``.
+    as ``params``. The closure carries the model's names (``parameter_names``): the probes
+    raise ValueError for a dict with names the model does not have (which the forward pass
+    would silently ignore); a dict with some names left out differentiates only those given
+    (the others stay at the model's values).
 
     Args:
         model: any module.
@@ -302,7 +329,9 @@ def loss_closure(model: nn.Module, loss: Callable[..., Tensor], data: Any = None
             parameters) and its running statistics are not updated; with several batches
             each is normalized by its own statistics (the Hessian of the mean per-batch loss,
             which depends on the batching). A model with active dropout raises ValueError
-            (a random loss has no well-defined curvature).
+            (a random loss has no well-defined curvature); functional dropout
+            (``F.dropout(x, training=self.training)``) is not visible here and is refused
+            by the probes, which evaluate the closure twice when they build the operator.
 
     .. math:: L(\theta) = \ell(f_\theta(x), y)
 
@@ -324,14 +353,31 @@ def loss_closure(model: nn.Module, loss: Callable[..., Tensor], data: Any = None
             raise ValueError(f"`mode` must be 'eval' for a model with dropout (modules {drop}): dropout makes the loss random, so its Hessian is undefined; got 'train'.")
         torch.func.replace_all_batch_norm_modules_(net)  # batch statistics, no running-stat updates
     fm = functionalize(net)
-
-    def on_batch(params: Params, batch: Any) -> Tensor:
-        batch = tuple(batch)
-        return loss(fm(params, *batch[:-1]), batch[-1])
-
-    if data is None:
-        return on_batch
-    if not _is_single_batch(data) or len(data) < 2:
+    if data is not None and (not _is_single_batch(data) or len(data) < 2):
         raise ValueError("`data` must be a tuple (*inputs, targets) of tensors or None.")
-    batch = tuple(data)
-    return lambda params: on_batch(params, batch)
+    return _ModelLoss(fm, loss, None if data is None else tuple(data))
+
+
+class _ModelLoss:
+    """``loss(model(params, *inputs), targets)``: the closure :func:`loss_closure` returns.
+
+    Carries ``parameter_names`` (the model's trainable parameters) and ``buffer_names`` so
+    that the probes can refuse a parameter dict of another model
+    (:func:`~dltheory.probes.hvp.hessian_operator`).
+    """
+
+    def __init__(self, fm: FunctionalModel, loss: Callable[..., Tensor], batch: tuple[Tensor, ...] | None) -> None:
+        self.fm, self.loss, self.batch = fm, loss, batch
+        self.parameter_names = tuple(fm.params)
+        self.buffer_names = tuple(fm.buffers)
+
+    def __call__(self, params: Params, *batch: Any) -> Tensor:
+        if self.batch is not None:
+            if batch:
+                raise TypeError("this closure was built with `data` and takes only `params`; got a batch too.")
+            b = self.batch
+        elif len(batch) == 1:
+            b = tuple(batch[0])
+        else:
+            raise TypeError(f"this closure takes `(params, batch)` (built with data=None); got {len(batch)} batch arguments.")
+        return self.loss(self.fm(params, *b[:-1]), b[-1])

@@ -9,10 +9,22 @@ Two ways to differentiate twice (Pearlmutter, Neural Comput. 1994):
 ``reverse`` (double backward, :math:`\nabla_\theta\langle\nabla_\theta L, v\rangle`) and
 ``forward`` (forward-over-reverse, ``torch.func.jvp(torch.func.grad(L))``). The operator form
 keeps the gradient graph and needs one backward pass per product, as PyHessian does.
+
+**Closure checks.** :func:`hessian_operator` (under every probe) checks the closure once,
+when it builds the operator, on the first batch: the parameter names against those of the
+closure's model when the closure carries them (``loss_fn.parameter_names``, set by
+:func:`~dltheory.probes.curvature.loss_closure`); that the loss reaches at least one
+parameter in the gradient graph (a dict of another model's names, run with
+``functional_call``, leaves every gradient ``None`` and would give a Hessian of exactly 0);
+and that two evaluations at the same point agree (dropout in train mode, including
+``F.dropout(x, training=self.training)``, makes the loss random and its Hessian
+undefined). Cost: the gradient it needs anyway plus one forward pass (and, for the
+multi-batch and ``forward`` operators, one gradient of the first batch).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -86,10 +98,90 @@ def _check_vector_dict(vector: Mapping[str, Tensor] | Tensor, params: Params) ->
     return {k: v.to(dtype=params[k].dtype) for k, v in vector.items()}
 
 
+def _check_names(loss_fn: LossFn, params: Mapping[str, Tensor]) -> None:
+    """ValueError when ``params`` has names the closure's model does not know.
+
+    Only for closures that carry ``parameter_names`` (and optionally ``buffer_names``), as
+    :func:`~dltheory.probes.curvature.loss_closure` sets them. Missing names are allowed
+    (those parameters stay at the model's own values), unknown ones are not: the forward
+    pass would ignore them.
+    """
+    names = getattr(loss_fn, "parameter_names", None)
+    if names is None:
+        return
+    known = set(names) | set(getattr(loss_fn, "buffer_names", ()))
+    unknown = [k for k in params if k not in known]
+    if unknown:
+        missing = [n for n in names if n not in params]
+        raise ValueError(
+            f"`params` must be named like the parameters of the closure's model {list(names)}; got unknown names "
+            f"{unknown} (missing {missing}). Pass functionalize(model).params for the model the closure was built on."
+        )
+
+
+def _disconnected(params: Mapping[str, Tensor]) -> ValueError:
+    return ValueError(
+        f"`loss_fn` must depend on `params`; got a loss whose gradient graph reaches none of {list(params)} "
+        "(its Hessian would be exactly 0). Check that `params` are named like the parameters the closure's "
+        "model uses (e.g. functionalize(model).params of that model) and that the loss is not computed from detached tensors."
+    )
+
+
+def _closure_gradient(
+    f: Callable[[Params], Tensor], params: Params, *, create_graph: bool, check_deterministic: bool, check_connected: bool = True
+) -> tuple[Params, tuple[Tensor | None, ...]]:
+    """Leaves and gradient of ``f`` at ``params``, after checking the closure.
+
+    Raises ValueError when the loss is not a scalar, (with ``check_connected``) does not
+    reach any parameter, or (with ``check_deterministic``) differs between two evaluations
+    at the same point. Cost: one forward + one backward (which callers need anyway) and one
+    more forward for the determinism check.
+    """
+    leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+    with torch.enable_grad():
+        loss = f(leaves)
+        if not isinstance(loss, Tensor) or loss.numel() != 1:
+            got = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+            raise ValueError(f"`loss_fn` must return a scalar tensor; got {got}.")
+        if not loss.requires_grad:
+            if check_connected:
+                raise _disconnected(params)
+            return leaves, (None,) * len(leaves)
+        grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=create_graph, allow_unused=True)
+    if check_connected and all(g is None for g in grads):
+        raise _disconnected(params)
+    if check_deterministic:
+        with torch.no_grad():  # no second graph: memory stays one gradient graph
+            again = f(leaves).detach()
+        _check_same(loss.detach(), again)
+    return leaves, grads
+
+
+def _check_same(first: Tensor, second: Tensor) -> None:
+    """ValueError when two evaluations of the loss at one point differ beyond rounding."""
+    a, b = float(first), float(second)
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return  # a non-finite loss is reported by the solvers
+    # 1000 ulps: room for non-deterministic reductions (GPU atomics), far below any dropout noise
+    if abs(a - b) > 1000 * torch.finfo(first.dtype).eps * max(abs(a), abs(b)):
+        raise ValueError(
+            f"`loss_fn` must be a deterministic function of `params`; got two evaluations at the same point that differ "
+            f"({a!r} and {b!r}), so its Hessian is undefined. Dropout active in train mode (nn.Dropout or "
+            "F.dropout(x, training=self.training)) or other sampling inside the closure does this: use "
+            "loss_closure(..., mode='eval') (or model.eval()), or draw the randomness from a generator seeded at each "
+            "call; hessian_operator(..., check_deterministic=False) skips this check."
+        )
+
+
 def _hvp_reverse(f: Callable[[Params], Tensor], params: Params, vector: Params) -> Params:
     p = {k: v.detach().requires_grad_(True) for k, v in params.items()}
     with torch.enable_grad():
-        grads = torch.autograd.grad(f(p), list(p.values()), create_graph=True, allow_unused=True)
+        loss = f(p)
+        if not loss.requires_grad:
+            raise _disconnected(params)
+        grads = torch.autograd.grad(loss, list(p.values()), create_graph=True, allow_unused=True)
+        if all(g is None for g in grads):
+            raise _disconnected(params)
         pairs = [(g, vector[k]) for g, k in zip(grads, p, strict=True) if g is not None and g.requires_grad]
         if not pairs:
             return {k: torch.zeros_like(v) for k, v in params.items()}
@@ -129,6 +221,10 @@ def hvp(
     Returns:
         :math:`Hv` as a dict shaped like ``params``.
 
+    Raises:
+        ValueError: ``params`` named unlike the closure's model (``loss_closure``), or a
+            loss that reaches none of ``params`` (checked with ``reverse``, for free).
+
     Cost: one forward + two backward passes per batch (reverse), or one forward-over-reverse
     pass (about the same; see ``benchmarks/curvature.py``). Each call rebuilds the gradient
     graph: for several products at the same point use :func:`make_hvp` or
@@ -141,6 +237,7 @@ def hvp(
     """
     method = check_choice("method", method, HVP_METHODS)
     p = _check_params(params)
+    _check_names(loss_fn, p)
     v = _check_vector_dict(vector, p)
     out = {k: torch.zeros_like(x) for k, x in p.items()}
     for f, w in _closures(loss_fn, data):
@@ -161,14 +258,17 @@ def _one_hvp(f: Callable[[Params], Tensor], p: Params, v: Params, method: str) -
         return _hvp_forward(f, p, v)
 
 
-def make_hvp(loss_fn: LossFn, params: Mapping[str, Tensor], *, data: Any = None, method: str = "auto") -> Callable[[Mapping[str, Tensor] | Tensor], Params]:
+def make_hvp(
+    loss_fn: LossFn, params: Mapping[str, Tensor], *, data: Any = None, method: str = "auto", check_deterministic: bool = True
+) -> Callable[[Mapping[str, Tensor] | Tensor], Params]:
     r"""``v -> H v`` at fixed ``params`` (and ``data``), reusing work across products.
 
     :math:`v \mapsto \nabla^2 L(\theta) v`. With one batch and ``method`` ``auto`` or
     ``reverse``, the gradient graph is built once (one forward + one backward with
     create_graph) and each product is a single backward pass through it, as in PyHessian;
     otherwise each call is :func:`hvp`. Cost per product: one backward of the gradient graph
-    (measured 0.9-1.6 gradients in ``benchmarks/curvature.py``) or one :func:`hvp`.
+    (measured 0.9-1.6 gradients in ``benchmarks/curvature.py``) or one :func:`hvp`. The
+    closure is checked once, as in :func:`hessian_operator`.
 
     Example:
         >>> Hv = make_hvp(loss_fn, params)        # doctest: +SKIP
@@ -176,7 +276,7 @@ def make_hvp(loss_fn: LossFn, params: Mapping[str, Tensor], *, data: Any = None,
 
     References: Pearlmutter 1994; Yao et al., "PyHessian" (2020) (same cached-graph product).
     """
-    op = hessian_operator(loss_fn, params, data=data, method=method)
+    op = hessian_operator(loss_fn, params, data=data, method=method, check_deterministic=check_deterministic)
     like = _check_params(params)
 
     def apply(vector: Mapping[str, Tensor] | Tensor) -> Params:
@@ -186,7 +286,9 @@ def make_hvp(loss_fn: LossFn, params: Mapping[str, Tensor], *, data: Any = None,
     return apply
 
 
-def hessian_operator(loss_fn: LossFn, params: Mapping[str, Tensor], *, data: Any = None, method: str = "auto") -> SymmetricOperator:
+def hessian_operator(
+    loss_fn: LossFn, params: Mapping[str, Tensor], *, data: Any = None, method: str = "auto", check_deterministic: bool = True
+) -> SymmetricOperator:
     r"""The loss Hessian :math:`\nabla^2 L(\theta)` as a :class:`SymmetricOperator` on flat vectors.
 
     With a single batch and ``method`` ``auto``/``reverse`` the gradient graph is kept and
@@ -195,16 +297,38 @@ def hessian_operator(loss_fn: LossFn, params: Mapping[str, Tensor], *, data: Any
 
     .. math:: v \mapsto \sum_b w_b \nabla^2 L_b(\theta) v,\quad w_b = n_b / \textstyle\sum_b n_b
 
-    Cost: one forward + backward to build the graph, then one HVP per product; memory: one
-    gradient graph. References: Pearlmutter 1994.
+    Args:
+        loss_fn, params, data, method: as in :func:`hvp`.
+        check_deterministic: evaluate the loss twice at ``params`` (first batch) and raise
+            when the two values differ by more than 1000 ulps (a random closure: dropout in
+            train mode). False skips it, for a closure known to be deterministic whose
+            forward pass is too costly to repeat.
+
+    Raises:
+        ValueError: ``params`` named unlike the closure's model (``loss_fn.parameter_names``,
+            set by :func:`~dltheory.probes.curvature.loss_closure`); a loss that is not a
+            scalar or whose gradient graph reaches none of ``params``; a random loss.
+
+    Cost: one forward + backward to build the graph (for several batches or ``forward``,
+    one gradient of the first batch for the checks), one more forward for the determinism
+    check, then one HVP per product; memory: one gradient graph. References: Pearlmutter 1994.
     """
     method = check_choice("method", method, HVP_METHODS)
     p = _check_params(params)
+    _check_names(loss_fn, p)
+    return _hessian_operator(loss_fn, p, data, method, check_deterministic=bool(check_deterministic), check_connected=True)
+
+
+def _hessian_operator(loss_fn: LossFn, p: Params, data: Any, method: str, *, check_deterministic: bool, check_connected: bool) -> SymmetricOperator:
+    """:func:`hessian_operator` on checked ``params``, with its closure checks as options."""
     first = next(iter(p.values()))
     closures = _closures(loss_fn, data)
     P = num_params(p)
-    if method != "forward" and len(closures) == 1:
-        return _cached_reverse_operator(closures[0][0], p, first, P)
+    cached = method != "forward" and len(closures) == 1
+    if cached or check_deterministic or check_connected:
+        leaves, grads = _closure_gradient(closures[0][0], p, create_graph=cached, check_deterministic=check_deterministic, check_connected=check_connected)
+    if cached:
+        return _cached_reverse_operator(leaves, grads, first, P)
 
     def matvec(vec: Tensor) -> Tensor:
         v = unflatten(vec, p)
@@ -216,12 +340,10 @@ def hessian_operator(loss_fn: LossFn, params: Mapping[str, Tensor], *, data: Any
     return SymmetricOperator(matvec, P, first.dtype, first.device)
 
 
-def _cached_reverse_operator(f: Callable[[Params], Tensor], p: Params, first: Tensor, P: int) -> SymmetricOperator:
-    leaves = {k: v.detach().requires_grad_(True) for k, v in p.items()}
-    with torch.enable_grad():
-        grads = torch.autograd.grad(f(leaves), list(leaves.values()), create_graph=True, allow_unused=True)
+def _cached_reverse_operator(leaves: Params, grads: tuple[Tensor | None, ...], first: Tensor, P: int) -> SymmetricOperator:
+    """Products through the kept gradient graph ``grads`` of the loss at ``leaves``."""
     live = [i for i, g in enumerate(grads) if g is not None and g.requires_grad]
-    sizes = [v.numel() for v in p.values()]
+    sizes = [v.numel() for v in leaves.values()]
     offsets = [0]
     for s in sizes:
         offsets.append(offsets[-1] + s)
