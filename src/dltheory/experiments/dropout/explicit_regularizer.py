@@ -27,7 +27,12 @@ Checks, each at a fixed random (U, V) (the identity is pointwise in the paramete
 2. ``weighting_matters``: with non-uniform marginals the *unweighted* regularizer
    :math:`\lambda\sum_k \bar{u^2_k}\,\bar{v^2_k}` is rejected by the same test: dropout's
    regularizer depends on the data distribution. (U and V have rows of unequal norms, as
-   trained embeddings do, so that the weighting is visible.)
+   trained embeddings do, so that the weighting is visible.) The test has fixed power: the
+   non-uniform case draws more samples (up to ``max_samples_factor`` x ``num_samples``) until the
+   two closed forms are 2 x 4 SE apart, so a mean within 4 SE of the weighted formula is more than
+   4 SE from the unweighted one. With a fixed sample count the claim depended on the draw's gap
+   (seed 115: the formulas 0.075 apart, 2.9 SE, the claim failed although the MC mean sat 0.4 SE
+   from the weighted formula).
 3. ``induced_regularizer``: minimizing R over all factorizations :math:`U_0A, V_0A^{-\top}`
    (A invertible) of the fixed matrix :math:`X = U_0V_0^\top` (rank r) by GD on A reaches
    :math:`(\lambda/r)\|\mathrm{diag}(\sqrt p)X\mathrm{diag}(\sqrt q)\|_*^2`: the squared weighted
@@ -84,6 +89,19 @@ def _factors(rows: int, cols: int, r: int, g: torch.Generator, spread: float) ->
     return one(rows), one(cols)
 
 
+def _top_up_for_power(samples: torch.Tensor, draw, gap: float, cap: int) -> torch.Tensor:
+    """More samples until ``gap`` (between two candidate means) is at least 2 x SE_THRESHOLD standard errors.
+
+    Then a mean within SE_THRESHOLD SE of one candidate is more than SE_THRESHOLD SE from the other, so the
+    two-sided tests of both candidates have the same false-alarm rate (6e-5). The count follows from the
+    standard error of the first ``len(samples)`` draws; at most ``cap`` samples in all.
+    """
+    _, se = mean_and_se(samples)
+    want = cap if gap <= 0 else int(np.ceil(len(samples) * (2 * SE_THRESHOLD * se / gap) ** 2))
+    extra = min(want, cap) - len(samples)
+    return torch.cat([samples, draw_in_chunks(draw, extra)]) if extra > 0 else samples
+
+
 @register
 class DropoutExplicitRegularizer(Experiment):
     """Monte Carlo over dropout masks matches loss + the explicit (weighted trace-norm) regularizer (Arora et al. 2021)."""
@@ -105,6 +123,7 @@ class DropoutExplicitRegularizer(Experiment):
         input_dim: int = Field(10, ge=1, le=2000, description="input dimension of the linear network case")
         output_dim: int = Field(4, ge=1, le=2000, description="output dimension of the linear network case")
         num_samples: int = Field(1_000_000, ge=100, le=1_000_000_000, description="Monte Carlo samples (entry or input, with its own mask) per case (drawn in chunks: the bound is on time)")
+        max_samples_factor: int = Field(16, ge=1, le=1000, description="the non-uniform case draws up to this many times num_samples, until the weighted and unweighted formulas are 2 x 4 SE apart (the power of `weighting_matters`)")
         gd_steps: int = Field(3000, ge=1, le=10_000_000, description="GD steps over factorizations U0 A, V0 A^-T")
         gd_lr: float = Field(0.2, gt=0, le=10, description="GD step size on A, in units of 1 / R(U0, V0) (R is homogeneous: its curvature in A scales with its value)")
         sdp_check: bool = Field(True, description="also solve the weighted trace norm as a cvxpy SDP")
@@ -144,8 +163,10 @@ class DropoutExplicitRegularizer(Experiment):
             alternative = None
             if case == "nonuniform":
                 alternative = loss + float(dropout_regularizer(U, V, keep_prob=theta, row_weights=torch.full_like(p, 1 / m), col_weights=torch.full_like(q, 1 / n)))
+                samples = _top_up_for_power(samples, completion_chunk, abs(loss + reg - alternative), config.num_samples * config.max_samples_factor)
+                log.metric("samples_nonuniform", len(samples))
             self._check(log, axes[0, col], case, f"matrix completion, {'uniform' if case == 'uniform' else 'Zipf'} marginals p, q", samples, loss, reg, alternative,
-                        statement=f"matrix completion, {case} marginals: MC mean of the dropout loss over {config.num_samples} (entry, mask) samples = weighted loss + lambda sum_k (sum_i p_i U_ik^2)(sum_j q_j V_jk^2)")
+                        statement=f"matrix completion, {case} marginals: MC mean of the dropout loss over {len(samples)} (entry, mask) samples = weighted loss + lambda sum_k (sum_i p_i U_ik^2)(sum_j q_j V_jk^2)")
             arrays.update({f"p_{case}": p, f"q_{case}": q, f"mc_samples_{case}": samples[:100_000]})
 
         # single hidden layer linear network with dropout on the hidden units, x ~ N(0, C)
