@@ -35,14 +35,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib
 import json
 import math
 import statistics
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +51,9 @@ from torch import nn
 from dltheory.core import functionalize
 from dltheory.models.resnet import resnet20
 from dltheory.probes import hessian_eigenvalues, hessian_operator, loss_closure, stochastic_trace
+
+sys.path.insert(0, str(Path(__file__).parent))
+from curvature import patch_pyhessian  # noqa: E402  (the one PyHessian patch, shared with the small-model benchmark)
 
 HERE = Path(__file__).parent
 TARGET = 1e-3
@@ -138,21 +139,6 @@ def check_exact_trace():
 
 
 # --------------------------------------------------------------------------- methods
-
-
-def patch_pyhessian():
-    torch.eig = lambda A, eigenvectors=False: (torch.stack([torch.linalg.eigvalsh(A), torch.zeros(A.shape[0])], 1), None)
-    warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
-    ph = importlib.import_module("pyhessian.hessian")
-    counter = {"hvps": 0}
-    original = ph.hessian_vector_product
-
-    def counted(gradsH, params, v):
-        counter["hvps"] += 1
-        return original(gradsH, params, v)
-
-    ph.hessian_vector_product = counted
-    return ph, counter
 
 
 def run_topk(method, model, X, y, k, tol, seed, ph=None):
