@@ -72,8 +72,10 @@ Negative control (tests/experiments/test_deep_matrix_factorization.py): from a l
 Checked on: quick preset, seeds 0, 1003 and 1005-1010 at the current setup (all claims hold; err(3)/err(2)
 6e-4..2e-3, all_recover_with_many <= 1.1e-6); seeds 1000-1003 with the old largest count 600 (depth-3
 ratios 7e-4..8e-3; seed 1003 failed all_recover_with_many at 600, fixed by 880; seed 1002 is the
-depth-4 open problem above); 12 x 12 rank 1 (48 entries) in the negative-control test. Seeds 100-119 not
-yet run on this version.
+depth-4 open problem above); 12 x 12 rank 1 (48 entries) in the negative-control test. Seeds 100-119
+(`dltheory verify`): every claim holds on 19; OPEN: on seed 117 deep_beats_depth2 and deep_beats_nuclear
+fail (0.42 and 0.25 vs < 0.1): at 350 entries depth 3's error is 0.028 against depth 2's 0.066 and
+nuclear norm's 0.11, better but not 10x (that draw is near depth 3's own recovery threshold).
 
 The rate check uses consecutive steps (t, t+1) of the run at ``few_observations`` entries every
 ``record_every`` steps: :math:`\rho_r = -\Delta\sigma_r / \langle\nabla\ell(W_t), u_r v_r^\top\rangle`
