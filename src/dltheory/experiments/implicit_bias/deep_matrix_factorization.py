@@ -9,7 +9,7 @@ minimum-nuclear-norm completion (cvxpy). Claims:
 
 1. **Depth helps with few observations** (Sec. 2.2, Fig. 2): with few observed entries depth
    3 recovers :math:`W^\star` with a reconstruction error an order of magnitude below depth 2
-   and below the nuclear-norm solution (claimed for depth 3; deeper depths are reported, see the
+   and below the nuclear-norm solution (claimed for every depth >= 3, the worst of them; see the
    open problem below); with many entries all of them recover it.
 2. **Singular-value dynamics** (Thm 3, Eq. 9): with a balanced init, the singular values of the
    end-to-end matrix move as
@@ -61,9 +61,9 @@ within 1000 steps and then to 65, and the remaining entries are fitted by extra 
 the step (``lr_fraction=0.125``, 16000 steps) does not change this (error 10.3), so it is not the
 step size; depth 3 on the same draw recovers W* (error 9e-6). The official code's much smaller
 inits (1e-4..1e-6) and GroupRMSprop were not tried on it. The claims ``deep_beats_depth2`` and
-``deep_beats_nuclear`` therefore compare the shallowest depth >= 3 (depth 3, the paper's first
-deep case); every deeper depth's ratios are metrics (``error_ratio_depth4_depth2_few``, ...). They
-took the worst depth >= 3 before and failed on seed 1002 through depth 4 (ratio 1004).
+``deep_beats_nuclear`` take the worst depth >= 3, as the paper's figure shows every deep curve ahead
+of depth 2; on seed 1002 they fail through depth 4 (ratio about 1000), and the report says so.
+(Narrowing them to depth 3 after seeing that failure would have moved the claim toward the result.)
 
 Negative control (tests/experiments/test_deep_matrix_factorization.py): from a large init
 (``init_scale=1``, :math:`\|W(0)\|_F = \sqrt n`) the low-rank bias of depth is gone and
@@ -73,9 +73,10 @@ Checked on: quick preset, seeds 0, 1003 and 1005-1010 at the current setup (all 
 6e-4..2e-3, all_recover_with_many <= 1.1e-6); seeds 1000-1003 with the old largest count 600 (depth-3
 ratios 7e-4..8e-3; seed 1003 failed all_recover_with_many at 600, fixed by 880; seed 1002 is the
 depth-4 open problem above); 12 x 12 rank 1 (48 entries) in the negative-control test. Seeds 100-119
-(`dltheory verify`): every claim holds on 19; OPEN: on seed 117 deep_beats_depth2 and deep_beats_nuclear
-fail (0.42 and 0.25 vs < 0.1): at 350 entries depth 3's error is 0.028 against depth 2's 0.066 and
-nuclear norm's 0.11, better but not 10x (that draw is near depth 3's own recovery threshold).
+(`dltheory verify`, measured with depth 3 alone; the worst-depth ratios from the same runs' metrics give the
+same verdicts): every claim holds on 19; OPEN: on seed 117 deep_beats_depth2 and deep_beats_nuclear fail
+(worst-depth ratios 0.57 and 0.33 vs < 0.1; at 350 entries depth 3's error is 0.028, depth 4's 0.037,
+against depth 2's 0.066 and nuclear norm's 0.11: better, but not 10x).
 
 The rate check uses consecutive steps (t, t+1) of the run at ``few_observations`` entries every
 ``record_every`` steps: :math:`\rho_r = -\Delta\sigma_r / \langle\nabla\ell(W_t), u_r v_r^\top\rangle`
@@ -363,16 +364,16 @@ class DeepMatrixFactorization(Experiment):
         k = config.few_observations
         deep = [N for N in config.depths if N >= 3]
         if 2 in config.depths and deep:
-            log.metric("worst_deep_error_few", max(err[(N, k)] for N in deep))
-            for N in deep:  # every depth >= 3 as metrics; the claims take the shallowest (see the module docstring)
+            worst_deep = max(err[(N, k)] for N in deep)
+            log.metric("worst_deep_error_few", worst_deep)
+            for N in deep:
                 log.metric(f"error_ratio_depth{N}_depth2_few", err[(N, k)] / err[(2, k)])
                 log.metric(f"error_ratio_depth{N}_nuclear_few", err[(N, k)] / err[(1, k)])
-            N = min(deep)
             oracle = "ground truth W*; cvxpy min-nuclear-norm completion (dltheory.oracles.nuclear)"
-            log.claim_less("deep_beats_depth2", f"with k = {k} observed entries, depth {N} reconstructs W* with an order of magnitude lower error than depth 2: err({N}) / err(2)",
-                           err[(N, k)] / err[(2, k)], 0.1, source=SOURCE_FIG2 + ": depth 3 recovers W* from fewer entries than depth 2 (empirical; 10x: the gap between the curves at 2000 entries)", oracle=oracle)
-            log.claim_less("deep_beats_nuclear", f"with k = {k} observed entries, depth {N} beats nuclear-norm minimization (depth 1) by an order of magnitude: err({N}) / err(nuclear)",
-                           err[(N, k)] / err[(1, k)], 0.1, source=SOURCE_FIG2, oracle=oracle)
+            log.claim_less("deep_beats_depth2", f"with k = {k} observed entries, every depth >= 3 reconstructs W* with an order of magnitude lower error than depth 2: max_N>=3 err(N) / err(2)",
+                           worst_deep / err[(2, k)], 0.1, source=SOURCE_FIG2 + ": depths 3 and 4 recover W* from fewer entries than depth 2 (empirical; 10x: the gap between the curves at 2000 entries)", oracle=oracle)
+            log.claim_less("deep_beats_nuclear", f"with k = {k} observed entries, every depth >= 3 beats nuclear-norm minimization (depth 1) by an order of magnitude: max_N>=3 err(N) / err(nuclear)",
+                           worst_deep / err[(1, k)], 0.1, source=SOURCE_FIG2, oracle=oracle)
         kmax = max(config.observations)
         worst = max(v for (N, kk), v in err.items() if kk == kmax)
         log.claim_less("all_recover_with_many", f"with k = {kmax} observed entries every method (nuclear norm and all depths) recovers W*: max error",
