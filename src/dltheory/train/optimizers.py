@@ -135,18 +135,22 @@ def coordinate_descent(lr: float) -> Optimizer:
     return Optimizer("coordinate_descent", lr, _no_state, update)
 
 
-def mirror_descent(lr: float, *, p: float) -> Optimizer:
+def mirror_descent(lr: float, *, p: float, step: Callable[[torch.Tensor, torch.Tensor], float] | None = None) -> Optimizer:
     r"""Mirror descent with the potential :math:`\psi(w) = \tfrac1p \|w\|_p^p` (p > 1):
-    :math:`\nabla\psi(w_{t+1}) = \nabla\psi(w_t) - \eta \nabla L(w_t)`, with
-    :math:`\nabla\psi(w) = \operatorname{sign}(w)|w|^{p-1}`. p = 2 is plain GD."""
+    :math:`\nabla\psi(w_{t+1}) = \nabla\psi(w_t) - \eta_t \nabla L(w_t)`, with
+    :math:`\nabla\psi(w) = \operatorname{sign}(w)|w|^{p-1}`. p = 2 is plain GD.
+
+    ``step(w, grad) -> eta_t`` sets the step from the current iterate (e.g. from the local
+    curvature of the mirror map); None keeps the constant ``lr``."""
     lr = check_float("lr", lr, minimum=0.0, strict_min=True)
     p = check_float("p", p, minimum=1.0, strict_min=True)
     q = 1.0 / (p - 1.0)
 
-    def update(params, grads, state, step):
+    def update(params, grads, state, t):
         out = {}
         for k, w in params.items():
-            z = torch.sign(w) * w.abs() ** (p - 1) - lr * grads[k]
+            eta = lr if step is None else step(w, grads[k])
+            z = torch.sign(w) * w.abs() ** (p - 1) - eta * grads[k]
             out[k] = torch.sign(z) * z.abs() ** q
         return out, state
 

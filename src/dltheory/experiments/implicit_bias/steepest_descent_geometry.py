@@ -87,6 +87,7 @@ from dltheory.train import (
     StopTraining,
     coordinate_descent,
     gd,
+    mirror_descent,
     sign_descent,
     train,
 )
@@ -187,20 +188,17 @@ def local_step_mirror_descent(X: torch.Tensor, lr_fraction: float, *, p: float, 
             return math.inf
         return float(torch.linalg.eigvalsh((X * J) @ X.T / n)[-1]) + weight_decay * float(J.max())
 
-    def update(params, grads, state, step):
-        w, g = params["w"], grads["w"]
-        z = torch.sign(w) * w.abs() ** (p - 1)
+    def step(w: torch.Tensor, g: torch.Tensor) -> float:
         lam = curvature(w)
         if math.isinf(lam):
-            z1 = z - g
+            z1 = torch.sign(w) * w.abs() ** (p - 1) - g
             lam1 = curvature(torch.sign(z1) * z1.abs() ** q)
             lr = (lr_fraction / lam1) ** (p - 1)
         else:
             lr = lr_fraction / lam
-        z = z - max(lr, min_lr) * g
-        return {"w": torch.sign(z) * z.abs() ** q}, state
+        return max(lr, min_lr)
 
-    return Optimizer(f"local_step_mirror_descent(p={p:g})", lr_fraction, lambda params: None, update)
+    return mirror_descent(lr_fraction, p=p, step=step)
 
 
 @register
