@@ -112,3 +112,27 @@ def test_operator_errors():
     bad = SymmetricOperator(lambda v: v * float("nan"), 10, D, torch.device("cpu"))
     with pytest.raises(ValueError, match=r"the operator returned non-finite values"):
         extreme_eigenvalues(bad)
+
+
+def test_eigenvalue_only_lanczos_matches_dense_and_survives_ghosts():
+    """Without a basis (eigenvectors=False) the extreme Ritz value still converges to the extreme
+    eigenvalue, also in float32 after orthogonality is lost (a slowly converging top eigenvalue,
+    many steps); reference: dense eigvalsh. The basis method is the comparison for HVPs."""
+    g = torch.Generator().manual_seed(3)
+    n = 400
+    eigs = torch.cat([torch.tensor([1.0, 0.995, 0.99]), torch.rand(n - 3, generator=g, dtype=D) * 0.98 - 0.3])
+    for dtype, tol in ((D, 1e-10), (torch.float32, 1e-5)):
+        op64, A = _matrix_op(eigs, seed=4)
+        A = A.to(dtype)
+        op = SymmetricOperator(lambda v: A @ v, n, dtype, torch.device("cpu"), lambda V: V @ A)
+        ref = torch.linalg.eigvalsh(A.double())
+        for which, want in (("largest", ref[-1]), ("smallest", ref[0])):
+            lean = extreme_eigenvalues(op, which=which, tol=tol, max_iter=n, eigenvectors=False, generator=torch.Generator().manual_seed(1))
+            assert lean.converged and lean.eigenvectors.shape == (0, n) and lean.basis_size == 3
+            assert abs(float(lean.eigenvalues[0]) - float(want)) <= 10 * tol * abs(float(want)), (dtype, which)
+            full = extreme_eigenvalues(op, which=which, tol=tol, max_iter=n, generator=torch.Generator().manual_seed(1))
+            assert lean.hvps <= full.hvps + 2, (lean.hvps, full.hvps)
+    with pytest.raises(ValueError, match="eigenvectors=False.*k=1"):
+        extreme_eigenvalues(op, k=2, eigenvectors=False)
+    with pytest.raises(ValueError, match="eigenvectors=False"):
+        extreme_eigenvalues(op, which="both", eigenvectors=False)

@@ -105,6 +105,7 @@ def hessian_eigenvalues(
     method: str = "auto",
     block_size: int = 1,
     max_basis: int | None = None,
+    eigenvectors: bool = True,
 ) -> Spectrum:
     r"""Extreme eigenpairs of the loss Hessian :math:`\nabla^2 L(\theta)`.
 
@@ -117,8 +118,9 @@ def hessian_eigenvalues(
 
     Args:
         loss_fn, params, data, method: as in :func:`hvp`.
-        k, which, tol, max_iter, block_size, max_basis: see
-            :func:`~dltheory.probes.lanczos.extreme_eigenvalues`.
+        k, which, tol, max_iter, block_size, max_basis, eigenvectors: see
+            :func:`~dltheory.probes.lanczos.extreme_eigenvalues` (``eigenvectors=False``
+            with k = 1: the sharpness alone, holding 3 P-vectors instead of a Krylov basis).
         v0: warm start (a dict, a (P,) or (b, P) tensor; e.g. a previous ``eigenvectors``).
         generator: draws the random start (default: a new generator seeded with 0).
 
@@ -135,7 +137,7 @@ def hessian_eigenvalues(
     op = hessian_operator(loss_fn, params, data=data, method=method)
     if isinstance(v0, Mapping):
         v0 = flatten(_check_vector_dict(v0, _check_params(params)))
-    return extreme_eigenvalues(op, k=k, which=which, tol=tol, max_iter=max_iter, max_basis=max_basis, block_size=block_size, v0=v0, generator=generator)
+    return extreme_eigenvalues(op, k=k, which=which, tol=tol, max_iter=max_iter, max_basis=max_basis, block_size=block_size, v0=v0, generator=generator, eigenvectors=eigenvectors)
 
 
 def hessian_trace(

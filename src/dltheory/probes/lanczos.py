@@ -315,6 +315,7 @@ def extreme_eigenvalues(
     block_size: int = 1,
     v0: Tensor | None = None,
     generator: torch.Generator | None = None,
+    eigenvectors: bool = True,
 ) -> Spectrum:
     r"""The k algebraically largest and/or smallest eigenpairs of a symmetric operator.
 
@@ -347,9 +348,12 @@ def extreme_eigenvalues(
             (single-vector Lanczos sees one copy of a repeated eigenvalue per restart).
         v0: warm start, (P,) or (b, P) (e.g. the eigenvectors of a previous call).
         generator: draws the random start (default: a new generator seeded with 0).
+        eigenvectors: ``False`` (with k = 1, ``largest`` or ``smallest``, block size 1):
+            the eigenvalue alone, from the plain three-term recurrence with no basis
+            (memory 3 vectors instead of ``max_basis``; see :func:`_lanczos_eigenvalue`).
 
     Returns:
-        :class:`Spectrum`.
+        :class:`Spectrum` (with ``eigenvectors=False`` its eigenvectors are an empty (0, P) tensor).
 
     Cost: about ``hvps`` operator products (typically tens for the top eigenvalue to 1e-3;
     reported), plus :math:`O(m^2 P)` flops for reorthogonalization.
@@ -368,6 +372,11 @@ def extreme_eigenvalues(
     block_size = check_int("block_size", block_size, minimum=1, maximum=P)
     max_iter = check_int("max_iter", max(100, 20 * nwant) if max_iter is None else max_iter, minimum=1)
     g = _generator(generator)
+    if not eigenvectors:
+        if nwant != 1 or block_size != 1:
+            raise ValueError(f"`eigenvectors=False` needs k=1, which='largest' or 'smallest' and block_size=1 (without a basis, ghost copies of a converged eigenvalue hide the next ones); got k={k}, which={which!r}, block_size={block_size}.")
+        start = random_vectors(op, 1, g)[0] if v0 is None else op.check_vector(v0, "v0").reshape(-1)
+        return _lanczos_eigenvalue(op, start, which, tol, max_iter)
 
     if v0 is None:
         start = random_vectors(op, block_size, g)
@@ -443,6 +452,58 @@ def extreme_eigenvalues(
     Q.clear()
     Y = Y / torch.linalg.vector_norm(Y, dim=1, keepdim=True)
     return Spectrum(theta[order].to(op.device, op.dtype), Y, res[order].to(op.device, op.dtype), hvps, iterations, restarts, converged, peak)
+
+
+def _lanczos_eigenvalue(op: SymmetricOperator, v0: Tensor, which: str, tol: float, max_iter: int) -> Spectrum:
+    r"""The largest (or smallest) eigenvalue by the Lanczos three-term recurrence without a basis.
+
+    Holds three P-vectors. In floating point the vectors lose orthogonality once a Ritz value
+    converges and copies ("ghosts") of it appear, but a Ritz value whose residual bound
+    :math:`\beta_m |s_{m}|` is small is close to an eigenvalue (Paige 1980): the extreme Ritz
+    value converges to the extreme eigenvalue as in exact arithmetic, which makes the
+    eigenvalue alone safe without reorthogonalization (the next ones are not: a ghost of
+    :math:`\lambda_1` can pass for :math:`\lambda_2`). Stops on the same rule as
+    :func:`extreme_eigenvalues`. Returns no eigenvector (that would need the basis, or a second
+    pass).
+
+    References: C. Paige, Linear Algebra Appl. 34 (1980); J. Cullum, R. Willoughby, Lanczos
+    Algorithms for Large Symmetric Eigenvalue Computations (1985).
+    """
+    P = op.dim
+    eps = torch.finfo(op.dtype).eps
+    q = v0 / torch.linalg.vector_norm(v0)
+    prev = None
+    alphas: list[float] = []
+    betas: list[float] = []
+    theta = res = 0.0
+    converged = False
+    steps = min(max_iter, P)
+    for j in range(steps):
+        w = op.matvec(q)  # in-place updates below: no P-sized temporaries beyond the product's own
+        _check_finite(torch.linalg.vector_norm(w)[None])
+        a = float(w @ q)
+        w.sub_(q, alpha=a)
+        if prev is not None:
+            w.sub_(prev, alpha=betas[-1])
+        alphas.append(a)
+        nrm = float(torch.linalg.vector_norm(w))
+        m = j + 1
+        T = torch.diag(torch.tensor(alphas, dtype=torch.float64))
+        if m > 1:
+            off = torch.tensor(betas, dtype=torch.float64)
+            T += torch.diag(off, 1) + torch.diag(off, -1)
+        vals, S = torch.linalg.eigh(T)
+        i = m - 1 if which == "largest" else 0
+        theta, res = float(vals[i]), nrm * float(S[-1, i].abs())
+        scale = float(vals.abs().max())
+        if res <= tol * max(abs(theta), math.sqrt(eps) * scale) or nrm <= 100 * eps * max(scale, 1e-300) or m == P:
+            converged = True
+            break
+        betas.append(nrm)
+        prev, q = q, w.div_(nrm)
+        del w
+    return Spectrum(torch.tensor([theta], dtype=op.dtype, device=op.device), torch.empty((0, P), dtype=op.dtype, device=op.device),
+                    torch.tensor([res], dtype=op.dtype, device=op.device), len(alphas), len(alphas), 0, converged, 3)
 
 
 def _restart_set(theta: Tensor, idx: Tensor, size: int, which: str) -> Tensor:
