@@ -122,9 +122,9 @@ def test_eigenvalue_only_lanczos_matches_dense_and_survives_ghosts():
     n = 400
     eigs = torch.cat([torch.tensor([1.0, 0.995, 0.99]), torch.rand(n - 3, generator=g, dtype=D) * 0.98 - 0.3])
     for dtype, tol in ((D, 1e-10), (torch.float32, 1e-5)):
-        op64, A = _matrix_op(eigs, seed=4)
+        _, A = _matrix_op(eigs, seed=4)
         A = A.to(dtype)
-        op = SymmetricOperator(lambda v: A @ v, n, dtype, torch.device("cpu"), lambda V: V @ A)
+        op = SymmetricOperator(lambda v, A=A: A @ v, n, dtype, torch.device("cpu"), lambda V, A=A: V @ A)
         ref = torch.linalg.eigvalsh(A.double())
         for which, want in (("largest", ref[-1]), ("smallest", ref[0])):
             lean = extreme_eigenvalues(op, which=which, tol=tol, max_iter=n, eigenvectors=False, generator=torch.Generator().manual_seed(1))

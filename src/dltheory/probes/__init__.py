@@ -5,6 +5,14 @@ hessian_eigenvalues``); the other probes live in their modules (``dltheory.probe
 ``dltheory.probes.margins``, ...).
 """
 
+from dltheory.probes.connectivity import (
+    Barrier,
+    Curve,
+    CurveProfile,
+    barrier,
+    curve_profile,
+    fit_curve,
+)
 from dltheory.probes.curvature import (
     Density,
     Spectrum,
@@ -22,6 +30,24 @@ from dltheory.probes.curvature import (
 )
 from dltheory.probes.gauss_newton import ggn_operator
 from dltheory.probes.lanczos import SymmetricOperator, extreme_eigenvalues, lanczos_tridiagonal
+from dltheory.probes.landscape import (
+    Landscape,
+    PCADirections,
+    loss_line,
+    loss_plane,
+    pca_directions,
+    random_direction,
+    top1_accuracy,
+    top1_error,
+)
+from dltheory.probes.permutation import (
+    PermutationSpec,
+    activation_matching,
+    apply_permutation,
+    permutation_spec,
+    repair,
+    weight_matching,
+)
 from dltheory.probes.randomized import slq_density, stochastic_trace
 
 __all__ = [
@@ -29,4 +55,9 @@ __all__ = [
     "ggn_operator", "hessian_eigenvalues", "hessian_eigenvalues_by_block", "hessian_operator",
     "hessian_spectral_density", "hessian_trace", "hvp", "lanczos_tridiagonal", "loss_closure", "make_hvp",
     "sharpness_callback", "slq_density", "stochastic_trace",
+    # loss landscapes and mode connectivity
+    "Barrier", "Curve", "CurveProfile", "Landscape", "PCADirections", "barrier", "curve_profile", "fit_curve",
+    "loss_line", "loss_plane", "pca_directions", "random_direction", "top1_accuracy", "top1_error",
+    # permutation symmetry: re-basin and REPAIR
+    "PermutationSpec", "activation_matching", "apply_permutation", "permutation_spec", "repair", "weight_matching",
 ]
