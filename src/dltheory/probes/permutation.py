@@ -172,7 +172,8 @@ def weight_matching(
     permutation of its other axis, as in Algorithm 1.
 
     Cost: per sweep, one assignment of size k per group (:math:`O(k^3)`) and one pass over
-    the weights. Weights are compared in float64.
+    the weights. Products run in the parameters' dtype; each cost matrix is summed in float64,
+    and a step counts as an improvement only above 100 ulps of that dtype.
 
     Returns:
         group name -> permutation ``p`` (on the parameters' device) such that
@@ -196,8 +197,11 @@ def weight_matching(
     device = next(iter(params_a.values())).device
     perms = identity_permutation(spec, device=device)
     rng = numpy_generator(seed, "weight_matching")
-    a64 = {k: v.detach().double() for k, v in params_a.items()}
-    b64 = {k: v.detach().double() for k, v in params_b.items()}
+    # products in the parameters' dtype (float32 matmuls are twice as fast as float64), each
+    # group's cost matrix accumulated in float64; an improvement must beat that dtype's rounding
+    a64 = {k: v.detach() for k, v in params_a.items()}
+    b64 = {k: v.detach().to(a64[k].dtype) if k in a64 else v.detach() for k, v in params_b.items()}
+    rel_tol = 100 * max(torch.finfo(v.dtype).eps for v in a64.values() if v.is_floating_point())
     for _ in range(max_iter):
         improved = False
         for gi in rng.permutation(len(spec.groups)):
@@ -211,13 +215,13 @@ def weight_matching(
                 for (nm, axis), idx in maps.items():
                     if nm == ax.name and axis != ax.axis:
                         wb = wb.index_select(axis, idx)
-                C += (_unit_rows(a64[ax.name], ax, g.size) @ _unit_rows(wb, ax, g.size).T).to(device)
+                C += (_unit_rows(a64[ax.name], ax, g.size) @ _unit_rows(wb, ax, g.size).T).to(device, torch.float64)
             C_np = C.cpu().numpy()
             _, col = linear_sum_assignment(C_np, maximize=True)
             rows = np.arange(g.size)
             old = C_np[rows, perms[g.name].cpu().numpy()].sum()
             new = C_np[rows, col].sum()
-            if new > old + 1e-12 * max(1.0, abs(old)):
+            if new > old + rel_tol * max(1.0, abs(old)):
                 perms[g.name] = torch.as_tensor(col, dtype=torch.long, device=device)
                 improved = True
         if not improved:
