@@ -18,7 +18,13 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from dltheory.core import functionalize
-from dltheory.probes import apply_permutation, barrier, loss_closure, permutation_spec, weight_matching
+from dltheory.probes import (
+    apply_permutation,
+    barrier,
+    loss_closure,
+    permutation_spec,
+    weight_matching,
+)
 from dltheory.train import train
 
 
