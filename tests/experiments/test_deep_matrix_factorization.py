@@ -104,11 +104,23 @@ def test_negative_control_large_init_loses_the_depth_advantage(runs_dir):
     """Depth's low-rank bias needs a small init (Arora et al. 2019, Sec. 3: the singular values' rate
     sigma^(2-2/N) only separates small from large ones near the origin). From init_scale 1e-3 depth 3 beats
     depth 2 and the nuclear norm by 10x (measured 0.061, 0.060); from init_scale 1 (||W(0)||_F = sqrt(n)) it does
-    not (measured err(3) / err(2) = 1.97, err(3) / err(nuclear) = 9.6)."""
-    pos = run_experiment(EXP, preset="tiny", seed=0, runs_dir=runs_dir, overrides=SMALL)
-    c = {x["id"]: x for x in pos.result["claims"]}
-    assert c["deep_beats_depth2"]["holds"] and c["deep_beats_nuclear"]["holds"], c
-    neg = run_experiment(EXP, preset="tiny", seed=0, runs_dir=runs_dir, overrides={**SMALL, "init_scale": 1.0})
-    c = {x["id"]: x for x in neg.result["claims"]}
-    assert not c["deep_beats_depth2"]["holds"] and c["deep_beats_depth2"]["measured"] > 0.5
-    assert not c["deep_beats_nuclear"]["holds"]
+    not (measured err(3) / err(2) = 1.97, err(3) / err(nuclear) = 9.6). The comparison is a metric (see the
+    module docstring), so this control checks the metric."""
+    pos = run_experiment(EXP, preset="tiny", seed=0, runs_dir=runs_dir, overrides=SMALL).result["metrics"]
+    assert pos["deep_beats_depth2"] < 0.1 and pos["deep_beats_nuclear"] < 0.1, pos
+    neg = run_experiment(EXP, preset="tiny", seed=0, runs_dir=runs_dir, overrides={**SMALL, "init_scale": 1.0}).result["metrics"]
+    assert neg["deep_beats_depth2"] > 0.5 and neg["deep_beats_nuclear"] > 0.1, neg
+
+
+@pytest.mark.slow
+def test_negative_control_too_few_observations(runs_dir):
+    """Below the degrees of freedom, k = 15 < r(2n - r) = 23 on a 12 x 12 rank-1 matrix, no method can recover
+    W* (the data do not determine it): all_recover_with_many fails (measured max error 0.6-1.6 on seeds 0-2
+    vs < 1e-2). At k = 120 (5.2 degrees of freedom, the quick preset's ratio) it holds on the same draw."""
+    few = {"observations": [15], "few_observations": 15}
+    neg = run_experiment(EXP, preset="tiny", seed=0, runs_dir=runs_dir, overrides=few)
+    c = {x["id"]: x for x in neg.result["claims"]}["all_recover_with_many"]
+    assert not c["holds"] and c["measured"] > 0.1, c
+    pos = run_experiment(EXP, preset="tiny", seed=0, runs_dir=runs_dir, overrides={"observations": [120], "few_observations": 120, "steps": 3000})
+    c = {x["id"]: x for x in pos.result["claims"]}["all_recover_with_many"]
+    assert c["holds"], c
