@@ -70,3 +70,17 @@ def test_negative_control_large_alpha_is_not_l1(runs_dir):
     c = {c["id"]: c for c in r.result["claims"]}
     assert not c["small_alpha_is_l1"]["holds"] and c["small_alpha_is_l1"]["measured"] > 0.2
     assert c["limit_is_q_alpha"]["holds"]  # GD still reaches argmin Q_alpha: only the regime changed
+
+
+def test_stacked_relative_step_gd_equals_separate_runs():
+    """Rows of (K, d) parameters with per-row lr_max follow exactly the scalar rule run on each row; inactive rows stay put."""
+    g = torch.Generator().manual_seed(0)
+    P = {"w": torch.rand(3, 5, generator=g, dtype=torch.float64) + 0.5}
+    G = {"w": torch.randn(3, 5, generator=g, dtype=torch.float64)}
+    lr_max = torch.tensor([10.0, 1e-3, 0.5], dtype=torch.float64)
+    active = torch.tensor([True, True, False])
+    new, _ = krr.relative_step_gd(lr_max, 0.01, active).update(P, G, None, 0)
+    for i in range(2):
+        ref, _ = krr.relative_step_gd(float(lr_max[i]), 0.01).update({"w": P["w"][i]}, {"w": G["w"][i]}, None, 0)
+        torch.testing.assert_close(new["w"][i], ref["w"], rtol=1e-15, atol=0)
+    torch.testing.assert_close(new["w"][2], P["w"][2], rtol=0, atol=0)
