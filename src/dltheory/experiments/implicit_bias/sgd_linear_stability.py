@@ -32,25 +32,51 @@ with :math:`H_B = \frac1B\sum_{i\in B} g_i g_i^\top`.
   caps the l1 norm of the predictor, GD's eigenvalue bound hardly constrains it.
 
 What the experiment tests (the mechanism, not just "SGD ends flatter"): GD and SGD (B = 1) start
-from the same init with the same step, in a regime where the two stability conditions differ. The
-init scale puts :math:`\operatorname{tr}(H_0)\eta/2 = 8\eta\alpha^2\sum_j c_j/2` near 0.9, so GD's
-minimum, which carries the init-scale mass plus :math:`4\sum_j c_j|\beta_j|`, ends ABOVE the trace
-bound (:math:`\operatorname{tr}(H)\eta/2 \approx 1.1`-1.5), held only by :math:`\lambda_{\max}\eta/2 \approx 0.2`-0.4;
+from the same init with the same step, in a regime where the two stability conditions differ:
+GD's minimum ends ABOVE the trace bound, held only by :math:`\lambda_{\max}\eta/2 \approx 0.2`;
 such a minimum is linearly unstable for SGD, so SGD cannot converge there and ends below
 :math:`2/\eta` by shrinking the init-scale term :math:`\propto w_{+,j}w_{-,j}` (its effective
 :math:`\alpha` shrinks, Pesme et al. 2021; Even et al. 2023). At a small init or a small step the
 trace bound is inactive (GD's own minimum already satisfies it) and the comparison says nothing
 about the mechanism: the tester found the old claim "median tr(H_SGD) < tr(H_GD)" holding at
-``lr=0.02``, where neither bound binds. The claims are therefore:
+``lr=0.02``, where neither bound binds.
+
+How the init is set (derived from the trace formula, not tuned on the claims). Two terms make up
+GD's trace: the init mass and the predictor mass. Under gradient flow :math:`w_{+,j}w_{-,j} = \alpha^2`
+is conserved, so at a minimum with :math:`\beta \approx \beta^\star`,
+:math:`\operatorname{tr}(H_{GD})\eta/2 \approx T_0 + 2\eta\sum_{j\in S} c_j(\sqrt{\beta_j^{\star2} + 4\alpha^4} - 2\alpha^2)`,
+:math:`T_0 = \operatorname{tr}(H_0)\eta/2 = 4\eta\alpha^2\sum_j c_j` (logged as ``gd_trace_predicted``;
+discrete GD also shrinks :math:`w_+w_-` by :math:`1 - 4\eta^2 g_j^2` per step and lands a little lower).
+(i) ``normalize_columns``: the columns of X are rescaled to :math:`c_j = 1` (the usual normalization
+of sparse recovery) and y = X beta_star; otherwise both terms carry the random column norms
+:math:`c_j \sim \chi^2_n/n` and the distance of each draw from the bound is random. (ii) ``init_trace``
+sets :math:`T_0` directly, :math:`\alpha = \sqrt{T_0/(4\eta\sum_j c_j)}`
+(:func:`init_scale_for_trace`), so every draw starts at the same distance from the bound; the old
+fixed :math:`\alpha = 0.25` gave :math:`T_0` from 0.83 to 1.08 across draws, and at seed 115
+(:math:`T_0 = 1.02`, above SGD's bound already at the start: the mean per-sample step
+:math:`E_i[\eta\|g_i\|^2]/2 = T_0`) all 3 SGD runs diverged (29 of 30 in a standalone scan). The
+default :math:`T_0 = 0.9` satisfies both requirements with room: :math:`T_0 < 1` (SGD starts inside
+its bound), and :math:`T_0 + 0.29 = 1.19 > 1` (k = 2, :math:`\eta = 0.12`) with room for GD's discrete
+shrinkage (observed 0.0-0.08 below the prediction on seeds 1000-1019). Standalone scans of the
+same dynamics (20 SGD runs per draw, seeds 1000-1019) at k = 2, :math:`\eta = 0.12`: unnormalized
+:math:`T_0 = 0.8`: GD 0.98-1.30 (one draw below the bound), 8/400 SGD runs diverged, some not converged
+in 60000 steps; normalized :math:`T_0 = 0.7`: GD 0.94-1.01, straddling the bound as its prediction 1.01 says;
+normalized 0.85: GD 1.07-1.14, 1/400 diverged; normalized 0.9: GD 1.11-1.19, 3/400 diverged, every
+other run converged within 21040 steps. A larger step (:math:`\eta = 0.16`, :math:`T_0 = 0.8`) raises
+the predictor term but made SGD diverge more often (9 of 160 runs on seeds 1000-1007) and converge slowly (its minima need a smaller
+effective :math:`\alpha`), so the step stays 0.12. The claims are therefore:
 
 1. ``gd_lambda_max`` (claim): GD's final :math:`\lambda_{\max}(H)\eta/2 < 1` (GD's stability).
 2. ``gd_above_trace_bound`` (claim): GD's final :math:`\operatorname{tr}(H)\eta/2 > 1`: the trace
    bound is active, GD's minimum violates it (Wu & Su: GD's stability constrains only
-   :math:`\lambda_{\max}`). This is the claim the negative controls break.
+   :math:`\lambda_{\max}`); the threshold is the bound itself, the trace formula above predicts
+   about 1.19 before any run. This is the claim the negative controls break.
 3. ``gd_unstable_for_sgd`` (claim, B = 1): the mean-square spectral radius of linearized SGD at
    GD's minimum, :math:`\rho(\mathcal T) > 1`: by the theorem's contrapositive GD's minimum is not
    linearly stable for SGD. Oracle: the dense :math:`n^2\times n^2` map's eigenvalues, a
-   computation independent of both trainings.
+   computation independent of both trainings. The theorem is one-directional, so this is not a
+   restatement of claim 2: :math:`\rho` can exceed 1 below the trace bound too (a tiny run: GD's
+   :math:`\operatorname{tr}(H)\eta/2 = 0.98`, :math:`\rho = 1.27`).
 4. ``sgd_trace_bound`` (claim, B = 1): every SGD run that converged ends with
    :math:`\operatorname{tr}(H)\eta/2 < 1` (the theorem; threshold 1 exactly, no slack).
 5. ``converged`` (check): every run stopped at the convergence rule (full-batch loss below
@@ -60,6 +86,8 @@ about the mechanism: the tester found the old claim "median tr(H_SGD) < tr(H_GD)
    ended at L = 5e-10; SGD converges slowly once its effective init is small, so the budget is now
    60000 steps and the run stops on the rule.)
 6. ``closed_form_hessian`` (check): the dense autograd Hessian equals the closed form.
+7. ``init_trace`` (check): the dense Hessian at the init has :math:`\operatorname{tr}(H_0)\eta/2` =
+   ``init_trace`` (the construction of :math:`\alpha`).
 
 Metrics, not claims: the l1 norm and test error of :math:`\beta`, the SGD minima's :math:`\rho`, and
 ``param_norm_ratio_sgd_gd`` (median :math:`\|\theta_{SGD}\| / \|\theta_{GD}\|`). The last was a claim
@@ -68,25 +96,33 @@ is inactive (0.994 at ``lr=0.02``, tiny size), because SGD's noise shrinks the e
 step (Pesme et al. 2021), so it does not test Wu & Su's mechanism; with the bound active it is implied
 by claims 2 and 4 (the trace is a weighted squared parameter norm, Wu & Su Sec. 5).
 
-SGD runs that diverge (large-step SGD far from a minimum: the per-sample step
-:math:`\eta\|g_i\|^2 \approx \operatorname{tr}(H)\eta` is near 2 at this init) are counted
-(``sgd_diverged``) and left out: the theorem is about minima SGD converges to, and a diverged run
-converged nowhere. On seeds 1000-1010 about one SGD run in twelve diverged.
+SGD runs that diverge (large-step SGD far from a minimum: per-sample steps
+:math:`\eta\|g_i\|^2/2` above 1 for the larger rows while the trace rises on the way) are counted
+(``sgd_diverged``) and left out, never rerun: the theorem is about minima SGD converges to, and a
+diverged run converged nowhere. At the default setting about 1 SGD run in 130 diverges
+(standalone scan, 3/400), so all 3 of a draw diverging (an error) has odds of about 1e-6.
 
-Negative controls (tests/experiments/test_sgd_linear_stability.py): ``lr=0.02`` (both bounds
-inactive) and the small init ``init_scale=0.12``: GD's minimum already satisfies the trace bound,
-so ``gd_above_trace_bound`` fails there.
+Negative controls (tests/experiments/test_sgd_linear_stability.py, quick size, one SGD run):
+``lr=0.02`` at the same ``init_trace`` (the predictor term 2 eta sum_S |beta_j| falls to about 0.02:
+both bounds inactive) and the small init ``init_trace=0.5`` (GD predicted at 0.79): GD's minimum
+satisfies the trace bound, so ``gd_above_trace_bound`` fails there.
 
-Checked on: quick preset, seeds 1000-1013 (all claims hold; GD's tr(H) eta/2 1.08-1.39) and seeds
-100-119 (all claims hold on 19; seed 115 ends in an error: all 3 SGD runs diverged, and 6 more of
-the other 57 SGD runs diverged -- OPEN: the init at tr(H_0) eta/2 ~ 0.83-1.08 is too close to SGD's
-per-sample instability); a standalone scan of the same dynamics on seeds 1000-1010
-at init_scale 0.25 (GD 1.12-1.42, every converged SGD run 0.31-0.68); the smaller size n = 8, d = 16
-(init_scale 0.34) in the negative-control tests. The ``full`` preset's init_scale 0.135 puts
-tr(H_0) eta/2 near 0.87 by the same formula but was not run after this redesign.
+Checked on: quick preset, seeds 100-119 (all claims hold; GD's tr(H) eta/2 1.075-1.189, SGD max
+0.445-0.722; 2 of 60 SGD runs diverged, never all of a draw; seed 115, which errored before, now
+ends with GD 1.172 and no divergence), seeds 200-219 (all hold; GD 1.108-1.190, SGD max 0.486-0.758;
+0 of 60 diverged) and seeds 1000-1019 (all hold; GD 1.108-1.190; 0 of 60 diverged). Changed size
+n = 24, d = 48, k = 3 (predicted GD trace 1.26): seeds 1000-1001 at the quick budget gave GD 1.249 and
+1.273, SGD max 0.608 and 0.463, but on seed 1001 one SGD run had not converged in 60000 steps
+(L = 1.4e-9, the ``converged`` check failed: a step budget too small for this size) and one diverged
+at step 32; with ``steps=200000`` seeds 1001-1003 hold every claim and check (GD 1.272-1.273, SGD max
+0.463-0.632, the slow run converged at 121800 steps; 1 of 9 SGD runs diverged). The ``full`` preset
+(``init_trace`` 0.75, chosen by the same rule) was not run: a standalone scan of its dynamics on
+seeds 1000-1002 gave GD 1.25-1.26 and SGD max 0.58-0.61, with 2 of 27 SGD runs diverged.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -120,6 +156,13 @@ def diagonal_net_hessian(w_plus: torch.Tensor, w_minus: torch.Tensor, X: torch.T
 def diagonal_net_trace(w_plus: torch.Tensor, w_minus: torch.Tensor, X: torch.Tensor) -> float:
     r""":math:`\operatorname{tr} H = \frac4n\sum_j (w_{+,j}^2 + w_{-,j}^2)\|X_{:,j}\|^2` (exact at any point). Cost O(n d)."""
     return float(4.0 / X.shape[0] * ((w_plus**2 + w_minus**2) * (X**2).sum(0)).sum())
+
+
+def init_scale_for_trace(init_trace: float, lr: float, X: torch.Tensor) -> float:
+    r"""The :math:`\alpha` with :math:`\operatorname{tr}(H_0)\eta/2 =` ``init_trace`` at :math:`w_\pm(0) = \alpha\mathbf 1`:
+    :math:`\operatorname{tr} H_0 = 8\alpha^2\sum_j c_j`, so :math:`\alpha = \sqrt{\text{init\_trace} / (4\eta\sum_j c_j)}`,
+    :math:`c_j = \|X_{:,j}\|^2/n`. Cost O(n d)."""
+    return math.sqrt(init_trace / (4.0 * lr * float(X.pow(2).sum() / X.shape[0])))
 
 
 def second_moment_map(K: np.ndarray, lr: float, batch_size: int) -> np.ndarray:
@@ -162,7 +205,8 @@ class SGDLinearStability(Experiment):
         n: int = Field(16, ge=2, le=200, description="number of training samples")
         d: int = Field(32, ge=3, le=1000, description="dimension (d > n: over-parameterized)")
         k: int = Field(2, ge=1, le=100, description="sparsity of the planted predictor")
-        init_scale: float = Field(0.25, gt=0, le=10, description="alpha: w_plus(0) = w_minus(0) = alpha (large enough that GD's minimum violates tr(H) <= 2/eta; the curvature grows as alpha^2)")
+        init_trace: float = Field(0.9, gt=0, lt=1, description="tr(H_0) eta / 2 at the init; sets alpha = sqrt(init_trace / (4 eta sum_j c_j)), c_j = ||X_:,j||^2 / n (below SGD's bound 1 at the start)")
+        normalize_columns: bool = Field(True, description="rescale each column of X to ||X_:,j||^2 = n (c_j = 1) and set y = X beta_star, so the trace terms carry no column-norm noise")
         lr: float = Field(0.12, gt=0, le=10, description="step size eta (same for GD and SGD; GD's minimum has lambda_max(H) of about 3-7 in the quick preset, so GD diverges beyond about 0.6)")
         batch_size: int = Field(1, ge=1, le=200, description="SGD batch size (the trace bound is stated for 1)")
         steps: int = Field(60_000, ge=1, le=10_000_000, description="step budget of each run (runs stop earlier, on `loss_tol`)")
@@ -171,18 +215,23 @@ class SGDLinearStability(Experiment):
         probe_every: int = Field(20, ge=1, le=100_000, description="steps between closed-form curvature evaluations (and convergence tests)")
 
     presets = {
-        "tiny": {"n": 8, "d": 16, "k": 2, "init_scale": 0.3, "steps": 300, "seeds": 1, "probe_every": 50},  # smoke test: need not converge
+        "tiny": {"n": 8, "d": 16, "k": 2, "steps": 300, "seeds": 1, "probe_every": 50},  # smoke test: need not converge
         "quick": {},
-        "full": {"n": 40, "d": 100, "k": 4, "init_scale": 0.135, "steps": 200_000, "seeds": 9, "probe_every": 50},
+        # full: init_trace 0.75 puts GD's predicted trace at 0.75 + 0.445 = 1.19 (k = 4, d = 100), as in the quick preset
+        "full": {"n": 40, "d": 100, "k": 4, "init_trace": 0.75, "steps": 200_000, "seeds": 9, "probe_every": 50},
     }
 
     def run(self, config: Config, log: RunLog) -> None:
         if config.d <= config.n or config.k >= config.n or config.batch_size > config.n:
             raise ValueError(f"need k < n < d and batch_size <= n; got n={config.n}, d={config.d}, k={config.k}, batch_size={config.batch_size}.")
         X, y, beta_star = sparse_regression(config.n, config.d, config.k, generator=log.generator("data"))
-        net = DiagonalNet(config.d, init_scale=config.init_scale, parametrization="pm").to(X.device)
-        p0 = functionalize(net).params
+        if config.normalize_columns:
+            X = X / X.pow(2).mean(0).sqrt()  # c_j = ||X_:,j||^2 / n = 1
+            y = X @ beta_star
         eta = config.lr
+        alpha = init_scale_for_trace(config.init_trace, eta, X)
+        net = DiagonalNet(config.d, init_scale=alpha, parametrization="pm").to(X.device)
+        p0 = functionalize(net).params
 
         def loss(params, batch):
             Xb, yb = batch
@@ -214,12 +263,16 @@ class SGDLinearStability(Experiment):
                      f"tr(H) eta/2 = {runs[seed]['trace'] * eta / 2:.3f}, lambda_max eta/2 = {runs[seed]['lambda_max'] * eta / 2:.3f}, rho = {runs[seed]['rho']:.4f}")
         sgd = [r for s, r in runs.items() if s != "gd"]
         if not sgd:
-            raise RuntimeError(f"every SGD seed diverged at lr={eta:g}, batch_size={config.batch_size}; lower `lr` or `init_scale`.")
+            raise RuntimeError(f"every SGD seed diverged at lr={eta:g}, batch_size={config.batch_size}; lower `lr` or `init_trace`.")
         gd = runs["gd"]
         med = {k: float(np.median([r[k] for r in sgd])) for k in ("trace", "lambda_max", "l1", "param_norm", "test_error", "rho", "loss")}
         log.metric("sgd_diverged", diverged)
         log.metric("param_norm_ratio_sgd_gd", med["param_norm"] / gd["param_norm"])
-        log.metric("init_trace_eta_over_2", diagonal_net_trace(p0["w_plus"], p0["w_minus"], X) * eta / 2)
+        log.metric("init_scale", alpha)
+        support = beta_star != 0
+        c = X.pow(2).mean(0)
+        # gradient-flow prediction of GD's minimum (w_+ w_- = alpha^2 conserved, beta = beta_star): tr(H) eta/2 = init_trace + 2 eta sum_S c_j (sqrt(beta_j^2 + 4 alpha^4) - 2 alpha^2)
+        log.metric("gd_trace_predicted", config.init_trace + 2 * eta * float((c[support] * ((beta_star[support] ** 2 + 4 * alpha**4).sqrt() - 2 * alpha**2)).sum()))
         for name in ("trace", "lambda_max", "l1", "param_norm", "test_error", "rho", "loss"):
             log.metric(f"gd_{name}", gd[name])
             log.metric(f"sgd_median_{name}", med[name])
@@ -231,6 +284,9 @@ class SGDLinearStability(Experiment):
             arrays.update({f"{tag}_w_plus": r["w_plus"], f"{tag}_w_minus": r["w_minus"], f"{tag}_hessian_eigenvalues": r["eigs"]})
         log.artifact("data_params_hessians", **arrays)
         self._claims(log, gd, sgd, med, eta, config.batch_size)
+        init_trace = float(dense_hessian(lambda q: loss(q, (X, y)), p0).trace()) * eta / 2
+        log.claim_less("init_trace", "the init has the set tr(H_0) eta / 2 (alpha from the closed form tr(H_0) = 8 alpha^2 sum_j c_j): relative error of the dense Hessian's trace",
+                       abs(init_trace - config.init_trace) / config.init_trace, 1e-10, source="construction; float64 rounding", oracle="dense_hessian at the init", kind="check")
         self._figures(log, runs, eta, config.batch_size)
 
     @staticmethod
