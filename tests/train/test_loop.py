@@ -179,3 +179,12 @@ def test_iid_sampling_draws_distinct_indices_afresh():
     assert counts.min() > 0  # every sample is drawn, with replacement across steps
     with pytest.raises(ValueError, match="`sampling` must be one of"):
         train(loss, {"w": torch.zeros(1)}, steps=1, optimizer="sgd", lr=0.1, data=(X, X[:, 0]), batch_size=3, sampling="bootstrap", generator=torch.Generator())
+
+
+def test_zero_steps_with_minibatches_reports_the_loss_at_the_start():
+    """steps=0 with minibatches used to report NaN (and raise a divergence error)."""
+    X = torch.arange(8.0)[:, None]
+    y = 2 * X[:, 0]
+    res = train(lambda p, b: ((b[0][:, 0] * p["w"] - b[1]) ** 2).mean(), {"w": torch.tensor(1.0)}, steps=0, optimizer="sgd", lr=0.1,
+                data=(X, y), batch_size=8, progress=False)
+    assert res.steps == 0 and res.final_loss == pytest.approx(float((X[:, 0] ** 2).mean()))

@@ -249,7 +249,7 @@ def train(
     # final evaluation at the end point
     batch = next_batch()
     with torch.enable_grad():
-        final_loss = float(loss_fn(current, batch).detach()) if data is None or batch_size is None else loss_value
+        final_loss = float(loss_fn(current, batch).detach()) if data is None or batch_size is None or start_loss is None else loss_value  # no step taken: evaluate one minibatch
     if start_loss is None:
         start_loss = final_loss
     _check_divergence(step, final_loss, start_loss, divergence_factor, optimizer)
