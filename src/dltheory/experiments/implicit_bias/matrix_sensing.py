@@ -56,8 +56,14 @@ Known gap: ``interpolates`` (residual < 1e-3) is a finite-time statement; with r
 leaves 1.2e-3 after 12,000 steps (tester); a 40,000-step budget still left 3e-5 at rank 2 and made the
 run ~30x slower, so the budget was kept.
 
-Checked on: quick preset, seeds 1000-1001 with measurements=15 (second problem); final seeds 100-119
-not yet run with this version.
+Checked on: quick preset, seeds 1000-1001 with measurements=15 (second problem); seeds 100-119
+(`dltheory verify`): OPEN, three seeds fail one claim each -- 102 ``shrinks_with_alpha`` (1.017: the
+distance to the min-nuclear solution at alpha 1e-3 is not below the one at 3e-3, likely the 1/t tail
+at the fixed 12,000-step budget), 111 ``near_min_nuclear`` (0.118) and ``far_from_min_frobenius``
+(8.7), 112 ``interpolates`` (1.05e-3). On 111 (like 101, which passes narrowly at 0.043) m = 30
+measurements sit at the rank-2 recovery threshold, so the min-nuclear solution is not the ground
+truth there. A tried fix (stopping on a residual rule with a 100k cap, and a check that the draw is
+in the recovery regime, X_nuc = X*) made m = 40 runs take ~50 s and was not landed.
 
 Oracles (cvxpy / numpy, independent of the training path): :func:`dltheory.oracles.nuclear.
 min_trace_psd_sensing` (SDP) and :func:`~dltheory.oracles.nuclear.min_frobenius_sensing`
