@@ -64,8 +64,12 @@ RESNET_BATCH = {"full": BATCH, "small": 8}
 
 
 def build(name: str, scale: str):
+    return build_model(name, RESNET_BATCH[scale] if name == "ResNet-20" else BATCH)
+
+
+def build_model(name: str, batch: int):
+    """A model at initialization (eval mode) and one batch of random inputs and labels."""
     g = torch.Generator().manual_seed(0)
-    batch = RESNET_BATCH[scale] if name == "ResNet-20" else BATCH
     if name == "ResNet-20":
         model = resnet20(generator=g).eval()
         X = torch.randn(batch, 3, 32, 32, generator=g)

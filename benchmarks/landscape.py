@@ -39,30 +39,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from dltheory.core import functionalize
-from dltheory.models.resnet import resnet20
 from dltheory.probes import loss_plane, random_direction
+
+sys.path.insert(0, str(Path(__file__).parent))
+from curvature_scale import build_model  # noqa: E402  (the one benchmark model builder)
 
 HERE = Path(__file__).parent
 CACHE = HERE / "landscape.json"
 STEPS = 21
-
-
-def build(name: str, batch: int):
-    g = torch.Generator().manual_seed(0)
-    if name == "ResNet-20":
-        model = resnet20(generator=g).eval()
-        X = torch.randn(batch, 3, 32, 32, generator=g)
-    else:
-        W = int(name.split("-")[1])
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            model = nn.Sequential(nn.Flatten(), nn.Linear(784, W), nn.ReLU(), nn.Linear(W, W), nn.ReLU(), nn.Linear(W, 10)).eval()
-        X = torch.randn(batch, 1, 28, 28, generator=g)
-    y = torch.randint(0, 10, (batch,), generator=g)
-    return model, X, y
 
 
 def ll_grid() -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +92,7 @@ def plane_ours(model, X, y, d1, d2, chunk):
 
 
 def bench_plane(name: str, batch: int, chunk: int, reps: int = 3) -> dict:
-    model, X, y = build(name, batch)
+    model, X, y = build_model(name, batch)
     params = functionalize(model).params
     g = torch.Generator().manual_seed(1)
     d1 = random_direction(params, kind="filter", generator=g)
