@@ -82,7 +82,8 @@ def test_two_concurrent_writers_lose_nothing(runs_dir):
 
 
 _SLOW = """
-import sys
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal: a shell's background job starts with SIGINT ignored
 sys.path.insert(0, {tests!r})
 import dummy_experiments
 from dltheory.runner import run_experiment
