@@ -400,9 +400,11 @@ def report(rows, checks, scale) -> str:
              f"Caps: a competitor's solve is stopped after {CAP_FACTOR:g} x its target ratio x dltheory's median time. When more than half the seeds are stopped, its time to 1e-3 exceeds the cap (a tighter tolerance only runs longer), written `> cap`, and the ratio is a lower bound (`>= r`). Memory: peak resident memory of a fresh process running one solve (stopped at the same cap) above its resident memory after building the model and one warm-up HVP, with `MALLOC_MMAP_THRESHOLD_=131072`.",
              "Exact-trace identity check (dense Hessian trace vs sum_n tr(Lambda_n J_n J_n^T)): " + "; ".join(f"{n}: {a:.10g} vs {b:.10g}" for n, a, b in checks) + ".",
              "", "| model (P, batch) | task | dltheory: tol, HVPs, s, MiB | PyHessian: tol, HVPs, s, MiB | curvlinops eigsh: tol, HVPs, s, MiB | time vs PyHessian (target) | time vs curvlinops (>= 3x) | memory vs PyHessian (<= 1.5x) |", "|---|---|---|---|---|---|---|---|"]
-    missing = {"tol": None, "hvps": math.nan, "s": math.nan, "mem": math.nan}
+    missing = {"tol": None, "hvps": math.nan, "s": math.nan, "mem": math.nan, "not_run": True}
 
     def cell(x):
+        if x.get("not_run"):
+            return "not run"
         if x.get("partial"):
             return f"{fmt(x['tol'], 'g')}: median > {x['cap']:.1f} s ({x['partial']}), {fmt(x['mem'], '.0f')}"
         if x.get("capped"):
@@ -414,6 +416,8 @@ def report(rows, checks, scale) -> str:
         return f"{fmt(x['tol'], 'g')}, {fmt(x['hvps'], '.0f')}, {fmt(x['s'], '.2f')}, {fmt(x['mem'], '.0f')}"
 
     def versus(comp, ours, need):
+        if comp.get("not_run") or ours.get("not_run"):
+            return "not measured"
         if comp.get("capped"):
             v = comp["cap"] / ours["s"]
             return f">= {v:.1f}x, {'met' if v >= need else 'not established'}"
@@ -446,7 +450,8 @@ def report(rows, checks, scale) -> str:
         met = t["adaptive"] is not None and (best is None or t["adaptive"] < best)
         ties = t["adaptive"] is not None and best is not None and t["adaptive"] == best
         lines.append(f"| {r['name']} | {r['trace']:.6g} | {t['hutchinson'] or '> budget'} | {t['curvlinops Hutch++'] or '> budget'} | {t['adaptive'] or '> budget'} | {'met' if met else ('tie (NOT met)' if ties else 'NOT met')} | {t['rtol'][0]:.0f}, {t['rtol'][1]:.2f}, {t['rtol'][2]:.0f} |")
-    lines += ["", "Rows: " + "; ".join(f"{r['name']} run {r['date']}, load {r['load_start']:.1f} -> {r.get('load_end', math.nan):.1f}, {r.get('seconds', math.nan):.0f} s; reference top eigenvalues " + ", ".join(f"{v:.5g}" for v in r["ref"][:5]) for r in rows if "ref" in r) + ".", ""]
+    lines += ["", "Rows: " + "; ".join(f"{r['name']} run {r['date']}, load {r['load_start']:.1f} -> {r.get('load_end', math.nan):.1f}, {r.get('seconds', math.nan):.0f} s"
+                                     + ("; reference top eigenvalues " + ", ".join(f"{v:.5g}" for v in r["ref"][:5]) if "ref" in r else "") + (f" ({r['note']})" if r.get("note") else "") for r in rows) + ".", ""]
     return "\n".join(lines)
 
 
