@@ -60,9 +60,17 @@ at which each run stopped is in ``steps`` (artifact) and ``max_steps_reached`` (
 Negative control: alphas = [1, 10] (kernel regime): ``small_alpha_is_l1`` fails
 (``test_negative_control_large_alpha_is_not_l1``) while ``limit_is_q_alpha`` still holds.
 
-Checked on: quick preset seeds 1000-1004 (residual rule 1e-4; the old kernel_test_error band failed 1003) and 100-109 (all claims hold, every run
-stopped on its residual rule); n=30, d=60, k=3 seeds 1000-1009 (all claims hold; alpha=1e-4 stopped on its rule after 3,680-16,780 steps). Seeds 110-119 and
-200-219 not yet run with this version (machine load: ~75 s per run).
+Smallest alpha 1e-6 (was 1e-4). Woodworth et al.'s statement is a limit, alpha -> 0: Q_alpha's
+interpolant approaches the min-l1 one at a data-dependent rate. On seed 213 (quick size) GD matched the
+Q_alpha interpolant at alpha = 1e-4 (1.1e-3), but that interpolant itself was 7.7% from min-l1 (the
+cvxpy/IRLS oracle alone: 7.7% at 1e-4, 2.8% at 1e-5, 1.0% at 1e-6, 0.13% at 1e-8), so
+``small_alpha_is_l1`` (< 5%) failed through the finite alpha, not through GD. At 1e-6 the same seed gives
+1.1%; the run costs about the same (escape time grows only like log(1/alpha)).
+
+Checked on: quick preset seeds 1000-1004 (residual rule 1e-4; the old kernel_test_error band failed 1003); with
+smallest alpha 1e-4: 100-119 (all claims hold, every run stopped on its residual rule) and 200-219 (213 failed
+small_alpha_is_l1, 0.077, the finite-alpha effect above); n=30, d=60, k=3 seeds 1000-1009 (all claims hold;
+alpha=1e-4 stopped on its rule after 3,680-16,780 steps). With smallest alpha 1e-6: seeds 100-119 and 200-219, every claim 20/20 (small_alpha_is_l1 at most 1.8e-3 and 1.1e-2), no run reached the step cap.
 """
 
 from __future__ import annotations
@@ -144,7 +152,7 @@ class KernelRichRegimes(Experiment):
 
     presets = {
         "tiny": {"n": 10, "d": 20, "k": 2, "alphas": [1e-2, 1.0, 10.0], "max_steps": 1000, "max_relative_change": 1e-2},
-        "quick": {"n": 20, "d": 40, "k": 3, "alphas": [1e-4, 1e-2, 0.1, 1.0, 10.0], "max_steps": 100_000, "max_relative_change": 3e-3,
+        "quick": {"n": 20, "d": 40, "k": 3, "alphas": [1e-6, 1e-2, 0.1, 1.0, 10.0], "max_steps": 100_000, "max_relative_change": 3e-3,
                   "residual_tol": 3e-4, "stable_fraction": 1.8},
         "full": {},
     }
