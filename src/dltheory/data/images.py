@@ -16,10 +16,3 @@ def digits_data(num_points: int, *, input_scale: float, dtype: torch.dtype, devi
     x = torch.tensor(d.images[:num_points] / 16.0 * input_scale, dtype=dtype, device=device)[:, None]
     y = torch.nn.functional.one_hot(torch.tensor(d.target[:num_points], device=device), 10).to(dtype)
     return x, y
-
-
-def digits_split(num_train: int, *, dtype: torch.dtype, device) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
-    """All 1797 digits as ((x_train, y_train), (x_test, y_test)): x (n, 64) in [0, 1], y integer labels; the first ``num_train`` train."""
-    x, y1 = digits_data(1797, input_scale=1.0, dtype=dtype, device=device)
-    x, y = x.reshape(len(x), -1), y1.argmax(1)
-    return (x[:num_train], y[:num_train]), (x[num_train:], y[num_train:])

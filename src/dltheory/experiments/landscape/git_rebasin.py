@@ -74,7 +74,7 @@ from torch import nn
 
 from dltheory.core import functionalize, to_numpy, torch_generator
 from dltheory.core.plotting import PALETTE, THEORY, figure
-from dltheory.data.images import digits_split
+from dltheory.data.images import digits_data
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
@@ -97,6 +97,13 @@ FINE_GRID = 101
 
 
 # --------------------------------------------------------------------------- shared helpers (also used by the sibling experiments)
+
+
+def digits_split(num_train: int, dtype: torch.dtype, device) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """The digits as ((x_train, y_train), (x_test, y_test)): x (n, 64) in [0, 1], y int labels; the first ``num_train`` train."""
+    x, y1 = digits_data(1797, input_scale=1.0, dtype=dtype, device=device)
+    x, y = x.reshape(len(x), -1), y1.argmax(1)
+    return (x[:num_train], y[:num_train]), (x[num_train:], y[num_train:])
 
 
 def train_mlp(sizes: list[int], data: tuple[torch.Tensor, torch.Tensor], *, epochs: int, lr: float, batch_size: int,
@@ -145,6 +152,10 @@ def fine_grid_barrier(net: nn.Module, pa: dict[str, torch.Tensor], pb: dict[str,
     losses = np.asarray(losses)
     gaps = losses - ((1 - ts) * losses[0] + ts * losses[-1])
     return float(max(gaps.max(), 0.0)), ts, losses
+
+
+def ce_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(outputs, targets)
 
 
 def permutation_error(spec, pa: dict[str, torch.Tensor], pb_aligned: dict[str, torch.Tensor]) -> float:
@@ -206,7 +217,7 @@ class GitRebasin(Experiment):
 
     def run(self, config: Config, log: RunLog) -> None:
         dtype = getattr(torch, config.dtype)
-        train_set, test_set = digits_split(config.num_train, dtype=dtype, device=log.device)
+        train_set, test_set = digits_split(config.num_train, dtype, log.device)
         sizes = [64, *config.hidden, 10]
         kw = dict(epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=log.seed, dtype=dtype, progress=log.progress)
         net_a, pa, loss_a = train_mlp(sizes, train_set, name="A", **kw)
@@ -220,11 +231,11 @@ class GitRebasin(Experiment):
         pb_wm, pb_am = apply_permutation(spec, pb, perm_wm), apply_permutation(spec, pb, perm_am)
 
         def bar(pb_, data):
-            return barrier(net_a, F.cross_entropy, data, pa, pb_, n=config.grid)
+            return barrier(net_a, ce_loss, data, pa, pb_, n=config.grid)
 
         naive, wm, am = bar(pb, train_set), bar(pb_wm, train_set), bar(pb_am, train_set)
         naive_te, wm_te, am_te = bar(pb, test_set), bar(pb_wm, test_set), bar(pb_am, test_set)
-        err = {name: barrier(net_a, F.cross_entropy, train_set, pa, q, n=config.grid, metric="error", refine=False)
+        err = {name: barrier(net_a, ce_loss, train_set, pa, q, n=config.grid, metric="error", refine=False)
                for name, q in (("naive", pb), ("wm", pb_wm), ("am", pb_am))}
 
         # --- claims

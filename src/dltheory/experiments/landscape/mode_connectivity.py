@@ -74,7 +74,7 @@ from pydantic import Field
 
 from dltheory.core import functionalize, to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
-from dltheory.data.images import digits_split
+from dltheory.data.images import digits_data
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
@@ -83,6 +83,7 @@ from dltheory.probes.landscape import loss_plane, top1_error
 from dltheory.train import train
 from dltheory.train.optimizers import momentum
 
+NUM_DIGITS = 1797
 NUM_CLASSES = 10
 LINE_FRACTION = 0.1  # line barrier > 0.1 ln C
 CURVE_FRACTION = 0.1  # curve barrier < 0.1 line barrier
@@ -93,6 +94,11 @@ SOURCE_CURVE = ("Garipov et al. 2018, Sec. 3 and Fig. 2 / Table 1: train loss al
 ORACLE = "direct nn.Module forward of the interpolated weights on an independent t-grid"
 
 
+def ce(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of logits (B, C) against integer labels (B,)."""
+    return F.cross_entropy(outputs, targets)
+
+
 def direct_values(net: torch.nn.Module, points: list[dict[str, torch.Tensor]], x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """Loss of ``net`` with each parameter dict loaded in turn (plain module forward, the oracle path)."""
     fm = functionalize(net)
@@ -100,7 +106,7 @@ def direct_values(net: torch.nn.Module, points: list[dict[str, torch.Tensor]], x
     with torch.no_grad():
         for p in points:
             m = fm.load_into(p).eval()
-            out.append(float(F.cross_entropy(m(x), y)))
+            out.append(float(ce(m(x), y)))
     return np.asarray(out)
 
 
@@ -113,6 +119,13 @@ def split_schedule(steps: int, decay_at: float, lr: float, decay: float) -> list
     """``[(steps, lr), ...]``: ``round(decay_at * steps)`` steps at ``lr``, the rest at ``lr * decay`` (phases of 0 steps left out)."""
     t1 = int(round(decay_at * steps))
     return [(n, r) for n, r in ((t1, lr), (steps - t1, lr * decay)) if n > 0]
+
+
+def digits_split(n_train: int, dtype: torch.dtype, device) -> tuple[torch.Tensor, ...]:
+    """(x_train, y_train, x_test, y_test): the first ``n_train`` digits and the rest, integer labels."""
+    x, y1h = digits_data(NUM_DIGITS, input_scale=1.0, dtype=dtype, device=device)
+    y = y1h.argmax(dim=1)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
 
 @register
@@ -145,7 +158,7 @@ class ModeConnectivity(Experiment):
 
     def run(self, config: Config, log: RunLog) -> None:
         dtype = torch.float32
-        (xtr, ytr), (xte, yte) = digits_split(config.n_train, dtype=dtype, device=log.device)
+        xtr, ytr, xte, yte = digits_split(config.n_train, dtype, log.device)
         sizes = [64, *config.hidden, NUM_CLASSES]
         ends, nets = [], []
         for i in range(2):
@@ -153,7 +166,7 @@ class ModeConnectivity(Experiment):
             fm = functionalize(net)
 
             def loss_fn(p, b, fm=fm):
-                return F.cross_entropy(fm(p, b[0]), b[1])
+                return ce(fm(p, b[0]), b[1])
 
             g = log.generator("order", i)
             p = fm.params
@@ -168,8 +181,8 @@ class ModeConnectivity(Experiment):
         metrics = {"error": top1_error}
 
         # the straight line: the probe's refined barrier, and the oracle on an independent fine grid
-        line = barrier(net, F.cross_entropy, train_data, a, b, n=25)
-        line_err = barrier(net, F.cross_entropy, test_data, a, b, n=25, metric="error")
+        line = barrier(net, ce, train_data, a, b, n=25)
+        line_err = barrier(net, ce, test_data, a, b, n=25, metric="error")
         t_fine = np.linspace(0.0, 1.0, 201)
         direct_line = direct_values(net, [{k: (1 - t) * a[k] + t * b[k] for k in a} for t in t_fine], xtr, ytr)
         direct_barrier = float(max(gap(direct_line, t_fine).max(), 0.0))
@@ -182,14 +195,14 @@ class ModeConnectivity(Experiment):
             if config.curve_steps > 0:
                 g, bend = log.generator("curve", j), None
                 for n, lr in split_schedule(config.curve_steps, config.decay_at, config.curve_lr, config.decay):
-                    curve = fit_curve(net, F.cross_entropy, train_data, a, b, kind=kind, steps=n, optimizer=momentum(lr, beta=0.9), lr=None,
+                    curve = fit_curve(net, ce, train_data, a, b, kind=kind, steps=n, optimizer=momentum(lr, beta=0.9), lr=None,
                                       batch_size=config.batch_size, generator=g, init=bend, progress=log.progress)
                     bend = curve.control
             else:  # untrained: the bend at the midpoint, the curve is the straight line
                 curve = Curve(kind, a, {k: 0.5 * (a[k] + b[k]) for k in a}, b)
             curves[kind] = curve
-            prof_tr = curve_profile(curve, net, F.cross_entropy, train_data, ts=ts, metrics=metrics)
-            prof_te = curve_profile(curve, net, F.cross_entropy, test_data, ts=ts, metrics=metrics)
+            prof_tr = curve_profile(curve, net, ce, train_data, ts=ts, metrics=metrics)
+            prof_te = curve_profile(curve, net, ce, test_data, ts=ts, metrics=metrics)
             profiles[kind] = (prof_tr, prof_te)
         line_prof_tr = loss_line_profile(net, a, b, ts, train_data, test_data, metrics)
 
@@ -253,7 +266,7 @@ class ModeConnectivity(Experiment):
         v = {k: t / vn for k, t in v.items()}
         xs = np.linspace(-0.2 * un, 1.2 * un, n)
         ys = np.linspace(-0.5 * vn, 1.5 * vn, n) if vn > 1e-9 else np.linspace(-0.3 * un, 0.3 * un, n)
-        land = loss_plane(net, F.cross_entropy, data, a, u, v, xs, ys)
+        land = loss_plane(net, ce, data, a, u, v, xs, ys)
         tc = np.linspace(0, 1, 101)
         c = np.stack([curve.coefficients(float(t)).numpy() for t in tc])  # (101, 3) weights of a, bend, b
         bend_xy = (proj, vn)
@@ -292,6 +305,6 @@ class ModeConnectivity(Experiment):
 def loss_line_profile(net, a, b, ts, train_data, test_data, metrics):
     """(train loss, test error) along the straight line at ``ts`` (a Bezier curve with the bend at the midpoint)."""
     mid = Curve("bezier", a, {k: 0.5 * (a[k] + b[k]) for k in a}, b)
-    tr = curve_profile(mid, net, F.cross_entropy, train_data, ts=ts)
-    te = curve_profile(mid, net, F.cross_entropy, test_data, ts=ts, metrics=metrics)
+    tr = curve_profile(mid, net, ce, train_data, ts=ts)
+    te = curve_profile(mid, net, ce, test_data, ts=ts, metrics=metrics)
     return tr.loss, te.metrics["error"]

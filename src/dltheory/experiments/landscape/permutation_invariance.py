@@ -55,14 +55,12 @@ from typing import Annotated, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from pydantic import Field, field_validator
 
 from dltheory.core import to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
-from dltheory.data.images import digits_split
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
-from dltheory.experiments.landscape.git_rebasin import load, train_mlp
+from dltheory.experiments.landscape.git_rebasin import ce_loss, digits_split, load, train_mlp
 from dltheory.experiments.registry import register
 from dltheory.probes.connectivity import barrier
 from dltheory.probes.permutation import (
@@ -122,7 +120,7 @@ class PermutationInvariance(Experiment):
 
     def run(self, config: Config, log: RunLog) -> None:
         dtype = getattr(torch, config.dtype)
-        train_set, _ = digits_split(config.num_train, dtype=dtype, device=log.device)
+        train_set, _ = digits_split(config.num_train, dtype, log.device)
         kw = dict(epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=log.seed, dtype=dtype, progress=log.progress)
         naive, matched, curves, arrays = [], [], {}, {}
         for w in config.widths:
@@ -132,8 +130,8 @@ class PermutationInvariance(Experiment):
             spec = permutation_spec(net_a, train_set[0][:2])
             perm = weight_matching(spec, pa, pb, seed=log.seed) if config.align else identity_permutation(spec)
             pb_al = apply_permutation(spec, pb, perm)
-            b0 = barrier(net_a, F.cross_entropy, train_set, pa, pb, n=config.grid)
-            b1 = barrier(net_a, F.cross_entropy, train_set, pa, pb_al, n=config.grid)
+            b0 = barrier(net_a, ce_loss, train_set, pa, pb, n=config.grid)
+            b1 = barrier(net_a, ce_loss, train_set, pa, pb_al, n=config.grid)
             naive.append(b0.value)
             matched.append(b1.value)
             curves[w] = (b0, b1)
