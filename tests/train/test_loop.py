@@ -188,3 +188,21 @@ def test_zero_steps_with_minibatches_reports_the_loss_at_the_start():
     res = train(lambda p, b: ((b[0][:, 0] * p["w"] - b[1]) ** 2).mean(), {"w": torch.tensor(1.0)}, steps=0, optimizer="sgd", lr=0.1,
                 data=(X, y), batch_size=8, progress=False)
     assert res.steps == 0 and res.final_loss == pytest.approx(float((X[:, 0] ** 2).mean()))
+
+
+def test_closed_form_grad_fn_gives_the_autograd_iterates_and_a_wrong_one_is_refused():
+    H, b, loss = _quadratic()
+    lr = 0.5 / float(torch.linalg.eigvalsh(H)[-1])
+    w0 = torch.zeros(4, dtype=torch.float64)
+
+    def grad_fn(p, _):
+        return loss(p, None), {"w": H @ p["w"] - b}
+
+    ref = train(loss, {"w": w0}, steps=30, lr=lr, progress=False)
+    fast = train(loss, {"w": w0}, steps=30, lr=lr, progress=False, grad_fn=grad_fn)
+    torch.testing.assert_close(fast.params["w"], ref.params["w"], rtol=1e-12, atol=1e-14)
+    assert fast.history["loss"][1] == pytest.approx(ref.history["loss"][1], rel=1e-12)
+    with pytest.raises(ValueError, match="gradient of 'w' differs from autograd"):
+        train(loss, {"w": w0}, steps=3, lr=lr, progress=False, grad_fn=lambda p, _: (loss(p, None), {"w": 2 * (H @ p["w"] - b)}))
+    with pytest.raises(ValueError, match="dict with the keys"):
+        train(loss, {"w": w0}, steps=3, lr=lr, progress=False, grad_fn=lambda p, _: (loss(p, None), H @ p["w"] - b))

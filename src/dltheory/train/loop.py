@@ -25,6 +25,7 @@ from dltheory.core.progress import task
 from dltheory.train.optimizers import Optimizer, make_optimizer
 
 LossFn = Callable[[Params, Any], Tensor]
+GradFn = Callable[[Params, Any], "tuple[Tensor, Mapping[str, Tensor]]"]
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ def train(
     description: str = "training",
     progress: bool = True,
     save_to: str | Path | None = None,
+    grad_fn: GradFn | None = None,
 ) -> TrainResult:
     r"""Minimize ``loss_fn`` from ``params`` for ``steps`` steps.
 
@@ -182,6 +184,12 @@ def train(
         progress: show a progress bar (on a terminal, unless ``DLTHEORY_PROGRESS=0``).
         save_to: if given, the final parameters and the history are saved there with
             ``torch.save`` (a dict with keys ``params``, ``history``, ``steps``).
+        grad_fn: optional closed form ``grad_fn(params, batch) -> (loss, grads)`` used at
+            every step instead of autograd on ``loss_fn`` (for small analytic models, where
+            autograd's per-call overhead dominates: about 3x faster on a 10 x 10 matrix
+            factorization). At the first step its loss and gradient are checked against
+            ``loss_fn`` and autograd (a mismatch above 1e-6 relative raises ``ValueError``);
+            ``loss_fn`` also gives the final loss.
 
     Returns:
         :class:`TrainResult` with the final parameters (detached), the history of the loss
@@ -228,7 +236,14 @@ def train(
     with task(description, total=steps, enabled=progress) as advance:
         for step in range(steps):
             batch = next_batch()
-            loss = loss_fn(current, batch)
+            if grad_fn is not None:
+                with torch.no_grad():
+                    loss, grads = grad_fn(current, batch)
+                if step == 0:
+                    _check_grad_fn(loss_fn, current, batch, loss, grads)
+                grads = tuple(grads[k] for k in current)
+            else:
+                loss = loss_fn(current, batch)
             if not isinstance(loss, Tensor) or loss.ndim != 0:
                 raise TypeError(f"`loss_fn` must return a scalar tensor; got {type(loss).__name__} {getattr(loss, 'shape', '')}.")
             loss_value = float(loss.detach())
@@ -239,7 +254,8 @@ def train(
                 history.record("loss", step, loss_value)
             if callbacks and run_callbacks(step, loss_value):
                 break
-            grads = torch.autograd.grad(loss, list(current.values()))
+            if grad_fn is None:
+                grads = torch.autograd.grad(loss, list(current.values()))
             with torch.no_grad():
                 new, state = optimizer.update({k: v.detach() for k, v in current.items()}, dict(zip(current, grads, strict=True)), state, step)
             current = {k: v.detach().requires_grad_(True) for k, v in new.items()}
@@ -260,6 +276,24 @@ def train(
     if save_to is not None:
         torch.save({"params": final, "history": history._data, "steps": step}, Path(save_to))
     return TrainResult(final, history, step, final_loss)
+
+
+def _check_grad_fn(loss_fn: LossFn, params: Params, batch: Any, loss: Tensor, grads: Mapping[str, Tensor]) -> None:
+    """A closed-form ``grad_fn`` must agree with ``loss_fn`` and autograd (checked once, at the first step)."""
+    if not isinstance(grads, Mapping) or set(grads) != set(params):
+        raise ValueError(f"`grad_fn` must return (loss, grads) with grads a dict with the keys {sorted(params)}; got {type(grads).__name__} "
+                         f"{sorted(grads) if isinstance(grads, Mapping) else ''}.")
+    with torch.enable_grad():
+        ref_loss = loss_fn(params, batch)
+        ref = torch.autograd.grad(ref_loss, list(params.values()))
+    ref_loss = ref_loss.detach()
+    tol = 1e-6
+    if abs(float(loss) - float(ref_loss)) > tol * max(1.0, abs(float(ref_loss))):
+        raise ValueError(f"`grad_fn`'s loss {float(loss):.10g} differs from `loss_fn`'s {float(ref_loss):.10g} at the first step (allowed: {tol:g} relative).")
+    for (k, r) in zip(params, ref, strict=True):
+        err = float((grads[k] - r).norm()) / max(float(r.norm()), 1e-300)
+        if err > tol:
+            raise ValueError(f"`grad_fn`'s gradient of '{k}' differs from autograd's by {err:.3g} (relative) at the first step (allowed: {tol:g}).")
 
 
 def _check_divergence(step: int, loss: float, start: float, factor: float, opt: Optimizer) -> None:
