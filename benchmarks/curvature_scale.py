@@ -335,8 +335,11 @@ NEED = {("pyhessian", 1): 5, ("pyhessian", 5): 10, ("curvlinops", 1): 3, ("curvl
 CAP_FACTOR = 2.0  # a competitor's solve is stopped at CAP_FACTOR x its target ratio x our median time
 
 
-def main(scale: str, deadline: float, names: list[str] | None, trace: bool) -> int:
-    """Measure the given models (default: all of the scale) and merge them into the cached rows."""
+def main(scale: str, deadline: float, names: list[str] | None, trace: bool, tasks: tuple[int, ...] = (1, 5), trace_seeds: int | None = None) -> int:
+    """Measure the given models (default: all of the scale) and merge them into the cached rows.
+
+    ``tasks`` are the top-k solves to run (the other cached top-k entries of the row are kept);
+    ``trace_seeds`` overrides the number of seeds of the trace rows."""
     import os
 
     torch.set_num_threads(1)
@@ -350,7 +353,9 @@ def main(scale: str, deadline: float, names: list[str] | None, trace: bool) -> i
     for name in names or models(scale):
         model, X, y = build(name, scale)
         P = sum(p.numel() for p in model.parameters())
-        seeds, budgets, trace_seeds = plan[name]
+        seeds, budgets, t_seeds = plan[name]
+        if trace_seeds is not None and t_seeds is not None:
+            t_seeds = range(trace_seeds)
         r = {"name": name, "P": P, "batch": X.shape[0], "seeds": len(seeds), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_start": os.getloadavg()[0]}
         if time.perf_counter() - start > deadline:
             continue
@@ -359,7 +364,10 @@ def main(scale: str, deadline: float, names: list[str] | None, trace: bool) -> i
         ref = torch.tensor(r["ref"], dtype=torch.float64)
         r["trace"] = exact_trace(model, X, y)
         print(f"{name}: references in {time.perf_counter() - t_ref:.0f} s", file=sys.stderr, flush=True)
-        for k in (1, 5):
+        old = rows.get(name, {})
+        if old.get("batch") == r["batch"]:  # keep the cached entries of the tasks not rerun
+            r.update({key: v for key, v in old.items() if key[-1:].isdigit() and int(key[-1]) not in tasks})
+        for k in tasks:
             for method in ("dltheory", "pyhessian", "curvlinops") + (("dltheory-eigenvalue",) if k == 1 else ()):
                 if time.perf_counter() - start > deadline:
                     continue
@@ -369,12 +377,13 @@ def main(scale: str, deadline: float, names: list[str] | None, trace: bool) -> i
                 r[f"{method}{k}"] = res
                 print(f"{name} top-{k} {method}: {res} at {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         if trace and budgets is not None and time.perf_counter() - start <= deadline:
-            r["tr"] = trace_runs(model, X, y, r["trace"], seeds=trace_seeds, budgets=budgets)
+            r["tr"] = trace_runs(model, X, y, r["trace"], seeds=t_seeds, budgets=budgets)
+            r["trace_seeds"] = len(t_seeds)
             print(f"{name} trace: {r['tr']} at {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         r["load_end"] = os.getloadavg()[0]
         r["seconds"] = time.perf_counter() - t_ref
-        if "tr" not in r and "tr" in rows.get(name, {}):
-            r["tr"] = rows[name]["tr"]  # keep the trace rows of an earlier run (--no-trace)
+        if "tr" not in r and "tr" in old:
+            r["tr"], r["trace_seeds"] = old["tr"], old.get("trace_seeds")  # keep the trace rows of an earlier run (--no-trace)
         rows[name] = r
         CACHE.write_text(json.dumps(cache, indent=1, default=lambda x: None))
         write_section(report([rows[n] for n in models(scale) if n in rows], checks, scale))
@@ -449,7 +458,7 @@ def report(rows, checks, scale) -> str:
         best = min(others) if others else None
         met = t["adaptive"] is not None and (best is None or t["adaptive"] < best)
         ties = t["adaptive"] is not None and best is not None and t["adaptive"] == best
-        lines.append(f"| {r['name']} | {r['trace']:.6g} | {t['hutchinson'] or '> budget'} | {t['curvlinops Hutch++'] or '> budget'} | {t['adaptive'] or '> budget'} | {'met' if met else ('tie (NOT met)' if ties else 'NOT met')} | {t['rtol'][0]:.0f}, {t['rtol'][1]:.2f}, {t['rtol'][2]:.0f} |")
+        lines.append(f"| {r['name']} ({r.get('trace_seeds') or 'n/a'} seeds) | {r['trace']:.6g} | {t['hutchinson'] or '> budget'} | {t['curvlinops Hutch++'] or '> budget'} | {t['adaptive'] or '> budget'} | {'met' if met else ('tie (NOT met)' if ties else 'NOT met')} | {t['rtol'][0]:.0f}, {t['rtol'][1]:.2f}, {t['rtol'][2]:.0f} |")
     lines += ["", "Rows: " + "; ".join(f"{r['name']} run {r['date']}, load {r['load_start']:.1f} -> {r.get('load_end', math.nan):.1f}, {r.get('seconds', math.nan):.0f} s"
                                      + ("; reference top eigenvalues " + ", ".join(f"{v:.5g}" for v in r["ref"][:5]) if "ref" in r else "") + (f" ({r['note']})" if r.get("note") else "") for r in rows) + ".", ""]
     return "\n".join(lines)
@@ -472,6 +481,8 @@ if __name__ == "__main__":
     parser.add_argument("--deadline", type=float, default=math.inf, help="seconds after which remaining models/methods are skipped (reported as not run)")
     parser.add_argument("--models", default=None, help="comma-separated subset (e.g. MLP-512,ResNet-20); the other cached rows are kept")
     parser.add_argument("--no-trace", action="store_true", help="skip the trace rows")
+    parser.add_argument("--tasks", default="1,5", help="comma-separated top-k solves to run (default 1,5; empty: none); cached entries of the others are kept")
+    parser.add_argument("--trace-seeds", type=int, default=None, help="seeds of the trace rows (default 5 on the MLP-512, 3 on the ResNet-20)")
     parser.add_argument("--memory", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.resnet_batch:
@@ -479,4 +490,5 @@ if __name__ == "__main__":
     if args.memory:
         _memory_child(args.memory)
         raise SystemExit(0)
-    raise SystemExit(main(args.scale, args.deadline, args.models.split(",") if args.models else None, not args.no_trace))
+    raise SystemExit(main(args.scale, args.deadline, args.models.split(",") if args.models else None, not args.no_trace,
+                          tuple(int(t) for t in args.tasks.split(",") if t), args.trace_seeds))
