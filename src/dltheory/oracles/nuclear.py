@@ -292,6 +292,43 @@ def min_trace_psd_sensing(A: ArrayLike, b: ArrayLike, *, solver: str = "auto") -
     return MatrixSolution(Xv, float(np.trace(Xv)), status, solver, _sensing_residual(A, b, Xv), t)
 
 
+def max_trace_psd_sensing(A: ArrayLike, b: ArrayLike) -> np.ndarray | None:
+    r""":math:`\operatorname{argmax} \operatorname{tr} X` s.t. :math:`X \succeq 0`, :math:`\langle A_i, X\rangle = b_i`,
+    or ``None`` when the trace is unbounded on the feasible set.
+
+    With :func:`min_trace_psd_sensing` it measures the extent of the PSD interpolating set: the
+    two coincide exactly when that set is a single point, where every interpolating
+    :math:`UU^\top` is the min-trace solution and the implicit-bias question is vacuous.
+
+    Cost: an SDP with one n x n PSD block and k equality constraints (CLARABEL).
+    """
+    A, b = _sensing(A, b, square=True)
+    k, n, _ = A.shape
+    A = 0.5 * (A + A.transpose(0, 2, 1))
+    X = cp.Variable((n, n), PSD=True)
+    problem = cp.Problem(cp.Maximize(cp.trace(X)), [A.reshape(k, n * n) @ cp.vec(X, order="C") == b])
+    errors = []
+    for solver in ("CLARABEL", "SCS"):  # SCS when CLARABEL fails (it does on some nearly unbounded sets)
+        kwargs = {"eps_abs": SCS_EPS, "eps_rel": SCS_EPS, "max_iters": SCS_MAX_ITERS} if solver == "SCS" else {}
+        try:
+            with warnings.catch_warnings():  # the status carries the "inaccurate" information
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                problem.solve(solver=solver, **kwargs)
+        except cp.error.SolverError as e:
+            errors.append(f"{solver}: {e}")
+            continue
+        if problem.status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
+            return None
+        if problem.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+            raise InfeasibleProblemError(f"max-trace PSD sensing is infeasible (status '{problem.status}'): no PSD matrix meets the measurements.")
+        if X.value is not None:
+            break
+        errors.append(f"{solver}: status '{problem.status}' and no solution")
+    else:
+        raise OracleSolverError("max-trace PSD sensing: every solver failed (" + "; ".join(errors) + ").")
+    return 0.5 * (X.value + X.value.T)
+
+
 def min_frobenius_sensing(A: ArrayLike, b: ArrayLike) -> MatrixSolution:
     r"""Least-norm solution :math:`\operatorname{argmin}\|X\|_F` s.t. :math:`\langle A_i, X\rangle = b_i`:
     :math:`\operatorname{vec} X = \mathcal A^+ b` (what GD on X itself reaches from X = 0).
