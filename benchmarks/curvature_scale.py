@@ -382,9 +382,15 @@ def main(scale: str, deadline: float, names: list[str] | None, trace: bool, task
             print(f"{name} trace: {r['tr']} at {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         r["load_end"] = os.getloadavg()[0]
         r["seconds"] = time.perf_counter() - t_ref
+        what = ", ".join([f"top-{k}" for k in tasks] + (["trace"] if "tr" in r else []))
+        earlier = old.get("runs") or ([{k_: old.get(k_) for k_ in ("date", "load_start", "load_end", "seconds")} | {"what": old.get("note", "")}] if old.get("date") else [])
+        r["runs"] = earlier + [{"date": r["date"], "load_start": r["load_start"], "load_end": r["load_end"], "seconds": r["seconds"], "what": what}]
         if "tr" not in r and "tr" in old:
             r["tr"], r["trace_seeds"] = old["tr"], old.get("trace_seeds")  # keep the trace rows of an earlier run (--no-trace)
         rows[name] = r
+        latest = json.loads(CACHE.read_text()) if CACHE.exists() else {}  # another run may have written other rows meanwhile
+        latest.setdefault(scale, {}).update({name: r})
+        cache, rows = latest, latest[scale]
         CACHE.write_text(json.dumps(cache, indent=1, default=lambda x: None))
         write_section(report([rows[n] for n in models(scale) if n in rows], checks, scale))
     print((HERE / "RESULTS.md").read_text())
@@ -459,8 +465,22 @@ def report(rows, checks, scale) -> str:
         met = t["adaptive"] is not None and (best is None or t["adaptive"] < best)
         ties = t["adaptive"] is not None and best is not None and t["adaptive"] == best
         lines.append(f"| {r['name']} ({r.get('trace_seeds') or 'n/a'} seeds) | {r['trace']:.6g} | {t['hutchinson'] or '> budget'} | {t['curvlinops Hutch++'] or '> budget'} | {t['adaptive'] or '> budget'} | {'met' if met else ('tie (NOT met)' if ties else 'NOT met')} | {t['rtol'][0]:.0f}, {t['rtol'][1]:.2f}, {t['rtol'][2]:.0f} |")
-    lines += ["", "Rows: " + "; ".join(f"{r['name']} run {r['date']}, load {r['load_start']:.1f} -> {r.get('load_end', math.nan):.1f}, {r.get('seconds', math.nan):.0f} s"
-                                     + ("; reference top eigenvalues " + ", ".join(f"{v:.5g}" for v in r["ref"][:5]) if "ref" in r else "") + (f" ({r['note']})" if r.get("note") else "") for r in rows) + ".", ""]
+    import re
+
+    cells = [c_.strip(" |") for line in lines if line.startswith("| ") and not line.startswith("| model") for c_ in line.split(" | ")[1:]]
+    n_met = sum(bool(re.search(r"(^|, )met\b", c_)) for c_ in cells)
+    n_not = sum("NOT met" in c_ for c_ in cells)
+    n_open = sum(("not measured" in c_) or ("not established" in c_) for c_ in cells)
+    verdicts = range(n_met + n_not + n_open)
+    lines += ["", f"**Said plainly:** of the {len(verdicts)} target cells above, {n_met} are met, {n_not} are NOT met and {n_open} are not measured or not established. "
+              "Why, where it is not met: (1) top-1 memory: our Lanczos keeps its Krylov basis (up to max(20, 2k+1) P-vectors) to return the eigenvector, where PyHessian's power iteration keeps two; "
+              "the eigenvalue-only mode drops the basis. (2) ResNet-20 top-1 time: at initialization its top eigenvalue is well separated, so about 5 products suffice for every method and the per-call costs decide. "
+              "(3) trace to 1% on the MLP-512: its spectrum is flat (no low-rank part for Hutch++ or our adaptive sketch to remove), so every estimator is at Hutchinson's variance and none reaches 1% within the budget on all seeds."]
+    def runs(r):
+        return r.get("runs") or [{k_: r.get(k_) for k_ in ("date", "load_start", "load_end", "seconds")} | {"what": r.get("note", "")}]
+
+    lines += ["", "Rows: " + "; ".join(f"{r['name']}: " + ", ".join(f"{u['what'] or 'run'} on {u['date']} (load {u['load_start'] or math.nan:.1f} -> {u['load_end'] or math.nan:.1f}, {u['seconds'] or math.nan:.0f} s)" for u in runs(r))
+                                     + ("; reference top eigenvalues " + ", ".join(f"{v:.5g}" for v in r["ref"][:5]) if "ref" in r else "") for r in rows) + ".", ""]
     return "\n".join(lines)
 
 
