@@ -242,11 +242,12 @@ def test_block_eigenvalues_match_dense_blocks(mlp_problem, blocks):
         assert out[name].eigenvectors.shape == (kb, idx.numel())
 
 
-def test_sharpness_callback_tracks_top_eigenvalue():
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_sharpness_callback_tracks_top_eigenvalue(warm_start):
     model, (X, y) = CASES["mlp"]()
     params = functionalize(model).params
     per_batch = loss_closure(model, F.cross_entropy)
-    cb = sharpness_callback(per_batch, every=5, tol=1e-6, data=(X, y))
+    cb = sharpness_callback(per_batch, every=5, tol=1e-6, data=(X, y), warm_start=warm_start, generator=torch.Generator().manual_seed(0))
     res = train(per_batch, params, steps=12, lr=0.5, data=(X, y), callbacks=[cb], progress=False)
     steps, sharp = res.history["sharpness"]
     assert steps.tolist() == [0, 5, 10, 12]
@@ -254,7 +255,35 @@ def test_sharpness_callback_tracks_top_eigenvalue():
     assert math.isclose(sharp[-1], float(torch.linalg.eigvalsh(H)[-1]), rel_tol=1e-5)
     assert res.history["two_over_eta"][1].tolist() == [4.0] * 4
     hvps = res.history["sharpness_hvps"][1]
-    assert hvps[1:].max() < hvps[0]  # warm starts after the first evaluation
+    if warm_start:
+        assert hvps[1:].max() < hvps[0]  # warm starts after the first evaluation
+
+
+def test_sharpness_callback_after_a_crossing_of_the_top_pair():
+    """The Hessian of L(w) = (w0^2 (1 + w2) + w1^2 (2 - w2)) / 2 at (0, 0, c) is diag(1 + c, 2 - c, 0): the
+    top eigenvector turns from e1 to e0 as c passes 0.5. Started from the previous top eigenvector e1
+    (an exact eigenvector again) Lanczos stops at once on 2 - c: the second eigenvalue. A fresh random
+    start finds 1 + c."""
+    from types import SimpleNamespace
+
+    from dltheory.train.loop import StepInfo
+
+    def loss(p):
+        w = p["w"]
+        return 0.5 * (w[0] ** 2 * (1 + w[2]) + w[1] ** 2 * (2 - w[2]))
+
+    def evaluate(warm_start):
+        cb = sharpness_callback(loss, tol=1e-8, warm_start=warm_start, generator=torch.Generator().manual_seed(0))
+        opt = SimpleNamespace(lr=0.1)
+        out = []
+        for c in (0.0, 0.55):
+            params = {"w": torch.tensor([0.0, 0.0, c], dtype=torch.float64)}
+            out.append(cb.fn(StepInfo(step=0, params=params, loss=float(loss(params)), optimizer=opt))["sharpness"])
+        return out
+
+    cold, warm = evaluate(False), evaluate(True)
+    assert cold == pytest.approx([2.0, 1.55], rel=1e-8)
+    assert warm == pytest.approx([2.0, 1.45], rel=1e-8)  # the failure the default avoids
 
 
 def test_float32_follows_params_dtype(mlp_problem):

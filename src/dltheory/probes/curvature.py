@@ -122,6 +122,9 @@ def hessian_eigenvalues(
             :func:`~dltheory.probes.lanczos.extreme_eigenvalues` (``eigenvectors=False``
             with k = 1: the sharpness alone, holding 3 P-vectors instead of a Krylov basis).
         v0: warm start (a dict, a (P,) or (b, P) tensor; e.g. a previous ``eigenvectors``).
+            The residual test certifies an eigenvalue near each returned value, not that it
+            is among the k extreme ones: a start close to another eigenvector can stop there
+            (see :func:`sharpness_callback`). Default: a random start.
         generator: draws the random start (default: a new generator seeded with 0).
 
     Returns:
@@ -279,21 +282,33 @@ def sharpness_callback(
     max_iter: int | None = None,
     generator: torch.Generator | None = None,
     method: str = "auto",
+    warm_start: bool = False,
 ):
     r"""A training-loop :class:`~dltheory.train.Callback` recording the sharpness.
 
     Every ``every`` steps computes :math:`\lambda_{\max}(\nabla^2 L(\theta_t))` with
-    :func:`hessian_eigenvalues` (warm-started from the previous top eigenvector) and returns
+    :func:`hessian_eigenvalues` and returns
     ``{"sharpness": lambda, "two_over_eta": 2 / lr, "sharpness_hvps": hvps}``; compare to
     :math:`2/\eta`, the edge of stability of GD (Cohen et al., ICLR 2021).
+
+    Each evaluation starts Lanczos from a fresh random vector (as Cohen et al.'s ``eigsh``
+    does). Lanczos certifies that its value is within ``tol`` of *an* eigenvalue, not of
+    the largest: started from the previous top eigenvector (``warm_start=True``) it stops
+    at once on that vector's eigenvalue when two top eigenvalues have crossed since, and
+    reports the second one (seen at the edge of stability, where the top pair is often
+    within 1%: 10.11 reported for a top eigenvalue of 10.22). A random start has a
+    component along every eigenvector, and a near-degenerate top pair then keeps the
+    residual large until the two are resolved.
 
     Args:
         loss_fn: ``loss_fn(params)`` (data None) or ``loss_fn(params, batch)`` with ``data``
             (pass the full training set to measure the full-batch sharpness).
         every: steps between evaluations.
         tol, max_iter, generator, method: as in :func:`hessian_eigenvalues`.
+        warm_start: start from the previous top eigenvector: fewer products per evaluation,
+            but the value may be the second eigenvalue after a crossing (see above).
 
-    Cost: ``sharpness_hvps`` HVPs per evaluation (a few with a warm start).
+    Cost: ``sharpness_hvps`` HVPs per evaluation (fewer with a warm start).
     """
     from dltheory.train.loop import Callback  # train is a sibling layer; imported lazily
 
@@ -302,8 +317,10 @@ def sharpness_callback(
     state: dict[str, Tensor | None] = {"v": None}
 
     def fn(info) -> dict[str, float]:
-        spec = hessian_eigenvalues(loss_fn, info.params, k=1, tol=tol, max_iter=max_iter, v0=state["v"], generator=generator, data=data, method=method)
-        state["v"] = spec.eigenvectors[0]
+        spec = hessian_eigenvalues(loss_fn, info.params, k=1, tol=tol, max_iter=max_iter, v0=state["v"], generator=generator, data=data, method=method,
+                                   eigenvectors=warm_start)
+        if warm_start:
+            state["v"] = spec.eigenvectors[0]
         return {"sharpness": float(spec.eigenvalues[0]), "two_over_eta": 2.0 / float(info.optimizer.lr), "sharpness_hvps": float(spec.hvps)}
 
     return Callback(fn, every=every)
