@@ -13,7 +13,10 @@ Setup: a Gaussian mixture with C classes in D dimensions (means :math:`N(0, s^2 
 noise :math:`N(0, I/D)`, ``per_class`` points each), a one-hidden-layer ReLU MLP small
 enough (P ~ 500-2000) for the dense Hessian (``dense_hessian`` + ``eigvalsh``, the oracle),
 trained with full-batch Adam on the cross-entropy until the training loss is below
-``target_loss`` (all points classified correctly). We repeat for several C to see the
+``target_loss`` = 0.01 (all points classified correctly, and well past it: the spectra of
+Sagun et al. are taken at the end of training). With 0.1 the easiest draws stopped after about
+25 steps, still near the init, where negative eigenvalues down to -0.085 lambda_max remain
+(seed 414, C = 5: bulk fraction 0.870 against > 0.9; 0.971 after training to 0.01, 47 steps). We repeat for several C to see the
 outlier count follow C. ReLU rather than tanh: with tanh the top eigenvalues decay more
 smoothly into the bulk at this size.
 
@@ -45,7 +48,8 @@ overlap was 0.18-0.44 (seeds 1000-1003), so claim (b) fails (tests/experiments/t
 Checked on: quick preset, seeds 100-119 (all claims hold; overlap 0.87-0.96) and, for the overlap
 alone, seeds 1000-1005 (C = 5) and 1000-1003 (C = 10) trained (0.92-0.96) and at init (0.18-0.44);
 a smaller network (hidden 12, C = 4, P = 304) at init reached 0.59 on seed 1000, so the negative
-control uses the quick network.
+control uses the quick network. With ``target_loss`` 0.01 (from 0.1, after seed 414 failed the bulk
+claim): seeds 400-419, 500-519 and 100-119 all hold (bulk fraction 0.960-0.992, overlap 0.911-0.971).
 """
 
 from __future__ import annotations
@@ -126,7 +130,7 @@ class HessianSpectrum(Experiment):
         activation: Literal["relu", "tanh", "gelu"] = Field("relu", description="MLP nonlinearity")
         lr: float = Field(0.01, gt=0, le=1, description="Adam step size (full batch; Adam moves each weight by about lr per step)")
         max_steps: int = Field(2000, ge=1, le=10_000_000, description="maximum training steps")
-        target_loss: float = Field(0.1, gt=0, le=10, description="training stops once the cross-entropy is below this (it is about log C at init)")
+        target_loss: float = Field(0.01, gt=0, le=10, description="training stops once the cross-entropy is below this (it is about log C at init)")
         num_probes: int = Field(10, ge=1, le=200, description="SLQ random probes")
         lanczos_steps: int = Field(80, ge=2, le=1000, description="Lanczos steps per SLQ probe")
         dtype: Literal["float32", "float64"] = Field("float64", description="parameter and data dtype")
@@ -135,7 +139,7 @@ class HessianSpectrum(Experiment):
     presets = {
         "tiny": {"classes": [3], "dim": 5, "per_class": 20, "hidden": [8], "max_steps": 50, "num_probes": 2, "lanczos_steps": 20},
         "quick": {},
-        "full": {"classes": [5, 10, 20], "dim": 40, "hidden": [40], "per_class": 300, "target_loss": 0.01, "max_steps": 5000,
+        "full": {"classes": [5, 10, 20], "dim": 40, "hidden": [40], "per_class": 300, "max_steps": 5000,
                  "num_probes": 20, "lanczos_steps": 120},
     }
 
