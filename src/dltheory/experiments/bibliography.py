@@ -77,6 +77,7 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     _P("frankle2020", "Jonathan Frankle, Gintare Karolina Dziugaite, Daniel M. Roy, Michael Carbin", 2020, "Linear mode connectivity and the lottery ticket hypothesis", "ICML 2020", 4, "landscape/linear-mode-connectivity"),
     _P("entezari2021", "Rahim Entezari, Hanie Sedghi, Olga Saukh, Behnam Neyshabur", 2021, "The role of permutation invariance in linear mode connectivity of neural networks", "ICLR 2022 (arXiv:2110.06296)", 4, "landscape/permutation-invariance"),
     _P("ainsworth2022", "Samuel K. Ainsworth, Jonathan Hayase, Siddhartha Srinivasa", 2022, "Git Re-Basin: merging models modulo permutation symmetries", "ICLR 2023 (arXiv:2209.04836)", 4, "landscape/git-rebasin"),
+    _P("jordan2023", "Keller Jordan, Hanie Sedghi, Olga Saukh, Rahim Entezari, Behnam Neyshabur", 2023, "REPAIR: REnormalizing Permuted Activations for Interpolation Repair", "ICLR 2023 (arXiv:2211.08403)", 4, "landscape/rebasin-renormalization"),
     _P("qu2024", "Xingyu Qu, Samuel Horvath", 2024, "Rethink model re-basin and the linear mode connectivity", "arXiv:2402.05966", 4, "landscape/rebasin-renormalization"),
     # Lecture 5: sparse coding
     _P("olshausen1996", "Bruno A. Olshausen, David J. Field", 1996, "Emergence of simple-cell receptive field properties by learning a sparse code for natural images", "Nature 381:607-609", 5, "sparse-coding/natural-image-dictionary"),
