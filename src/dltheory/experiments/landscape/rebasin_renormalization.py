@@ -248,8 +248,9 @@ class RebasinRenormalization(Experiment):
         ax.set(xticks=layers, xlabel="hidden layer", ylabel="std / interpolated endpoint std", title="Variance collapse at t = 1/2")
         ax.legend(fontsize=8)
         ax = axes[1]
-        for i, (name, losses) in enumerate(paths.items()):
-            ax.plot(ts, losses, color=PALETTE[i % len(PALETTE)], label=name)
+        colors = {"naive": PALETTE[1], "aligned": PALETTE[0], "aligned + REPAIR": PALETTE[2], "naive + REPAIR": PALETTE[3]}  # as in the left panel
+        for name, losses in paths.items():
+            ax.plot(ts, losses, color=colors[name], linestyle="--" if name == "naive + REPAIR" else "-", label=name)
         ax.set(yscale="log", xlabel="t  (A at 0, B at 1)", ylabel="training loss", title="Loss along the line")
         ax.legend(fontsize=8)
         log.figure("collapse_and_barriers", fig)
