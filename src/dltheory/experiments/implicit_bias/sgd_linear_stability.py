@@ -319,7 +319,7 @@ class SGDLinearStability(Experiment):
                            max(r["trace"] for r in sgd) * eta / 2, 1.0, source=SOURCE + ": linearly stable for SGD => tr(H) <= 2/eta", oracle=dense)
         log.claim_less("converged", "every run stopped at an interpolating minimum within its step budget: max final full-batch loss (the stability theory is about minima)",
                        max(r["loss"] for r in [gd, *sgd]), 1e-10, source="precondition of Wu & Su 2023, Sec. 3; at L <= 1e-10 the residual part of the Hessian is O(sqrt(L)), negligible",
-                       oracle="full-batch loss at the final point", kind="check")
+                       oracle="none (a precondition read from the runs: their final full-batch loss)", kind="check")
         err = max(max(abs(r["trace"] - r["closed_trace"]) / r["closed_trace"], r["closed_error"]) for r in [gd, *sgd])
         log.claim_less("closed_form_hessian", "dense autograd Hessian = closed form J^T J / n + diag(2g, -2g) (max relative error, trace and matrix)", err, 1e-10,
                        source="exact identity; float64 rounding", oracle="closed-form diagonal-net Hessian", kind="check")
