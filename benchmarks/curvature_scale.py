@@ -351,11 +351,10 @@ def main(scale: str, deadline: float, names: list[str] | None, trace: bool, task
     checks = check_exact_trace()
     cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
     rows = cache.setdefault(scale, {})
-    plan = PLAN
     for name in names or models(scale):
         model, X, y = build(name, scale)
         P = sum(p.numel() for p in model.parameters())
-        seeds, budgets, t_seeds = plan[name]
+        seeds, budgets, t_seeds = PLAN[name]
         if trace_seeds is not None and t_seeds is not None:
             t_seeds = range(trace_seeds)
         r = {"name": name, "P": P, "batch": X.shape[0], "seeds": len(seeds), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_start": os.getloadavg()[0]}

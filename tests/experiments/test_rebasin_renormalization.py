@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from dltheory.experiments.landscape import git_rebasin as gr
 from dltheory.experiments.landscape import rebasin_renormalization as rr
 from dltheory.runner import run_experiment
 
@@ -17,8 +18,8 @@ def _claims(res):
 
 def test_gap_max_is_the_largest_gap_above_the_chord():
     ts = np.linspace(0, 1, 5)
-    assert rr.gap_max(ts, np.array([1.0, 2.0, 3.5, 2.0, 0.0])) == pytest.approx(3.5 - 0.5)
-    assert rr.gap_max(ts, np.array([1.0, 0.5, 0.25, 0.1, 0.0])) == 0.0  # below the chord: no barrier
+    assert gr.gap_max(ts, np.array([1.0, 2.0, 3.5, 2.0, 0.0])) == pytest.approx(3.5 - 0.5)
+    assert gr.gap_max(ts, np.array([1.0, 0.5, 0.25, 0.1, 0.0])) == 0.0  # below the chord: no barrier
 
 
 def test_std_ratios_of_a_linear_midpoint_follow_the_correlation():

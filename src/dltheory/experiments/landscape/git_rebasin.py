@@ -150,8 +150,12 @@ def fine_grid_barrier(net: nn.Module, pa: dict[str, torch.Tensor], pb: dict[str,
                 named[k].copy_(v)
             losses.append(float(F.cross_entropy(work(data[0]), data[1])))
     losses = np.asarray(losses)
-    gaps = losses - ((1 - ts) * losses[0] + ts * losses[-1])
-    return float(max(gaps.max(), 0.0)), ts, losses
+    return gap_max(ts, losses), ts, losses
+
+
+def gap_max(ts: np.ndarray, losses: np.ndarray) -> float:
+    """Largest gap of ``losses`` above the chord between their end values (>= 0)."""
+    return float(max((losses - ((1 - ts) * losses[0] + ts * losses[-1])).max(), 0.0))
 
 
 def ce_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -152,12 +152,15 @@ class PermutationInvariance(Experiment):
             arrays.update({f"w{w}_B_{k}": v for k, v in to_numpy(pb).items()})
             arrays.update({f"w{w}_perm": perm["linear1"].cpu().numpy()})
         widths = list(config.widths)
-        tail = [b for w, b in zip(widths, naive, strict=True) if w >= config.peak_width]
+
+        def past_peak(values):
+            return [b for w, b in zip(widths, values, strict=True) if w >= config.peak_width]
+
+        tail, tail_matched = past_peak(naive), past_peak(matched)
 
         # --- claims
         log.claim_less("naive_decreases", f"the naive barrier decreases with width for widths >= {config.peak_width}: max over consecutive widths of B(w') / B(w)",
                        max_consecutive_ratio(tail) if len(tail) >= 2 else float("nan"), 1.0, source=SOURCE_WIDTH, oracle="none (barrier probe; validated in landscape/git-rebasin)")
-        tail_matched = [b for w, b in zip(widths, matched, strict=True) if w >= config.peak_width]
         if len(matched) >= 2 and widths[0] < config.peak_width:
             log.metric("matched_ratio_first_pair", matched[1] / matched[0] if matched[0] > 0 else float("inf"))
         log.claim_less("matched_decreases", f"the barrier after weight matching decreases with width for widths >= {config.peak_width}: max over consecutive widths of B_pi(w') / B_pi(w)",

@@ -79,7 +79,14 @@ from torch import nn
 from dltheory.core import to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
-from dltheory.experiments.landscape.git_rebasin import digits_split, lerp, load, train_mlp
+from dltheory.experiments.landscape.git_rebasin import (
+    digits_split,
+    fine_grid_barrier,
+    gap_max,
+    lerp,
+    load,
+    train_mlp,
+)
 from dltheory.experiments.registry import register
 from dltheory.probes.permutation import (
     activation_matching,
@@ -118,22 +125,17 @@ def std_ratios(net_t: nn.Module, net_a: nn.Module, net_b: nn.Module, x: torch.Te
     return out
 
 
-def path_losses(net: nn.Module, pa, pb, data, ts: np.ndarray, *, repaired: bool) -> np.ndarray:
-    """Training loss along (1-t) pa + t pb, with REPAIR at every interior t if ``repaired``."""
+def repaired_path_losses(net: nn.Module, pa, pb, data, ts: np.ndarray) -> np.ndarray:
+    """Training loss along (1-t) pa + t pb with REPAIR at every interior t (the plain path: ``fine_grid_barrier``)."""
     net_a, net_b = load(net, pa), load(net, pb)
     out = []
     for t in ts:
         m = load(net, lerp(pa, pb, float(t)))
-        if repaired and 0.0 < t < 1.0:
+        if 0.0 < t < 1.0:
             m = repair(m, net_a, net_b, float(t), data[0])
         with torch.no_grad():
             out.append(float(F.cross_entropy(m(data[0]), data[1])))
     return np.asarray(out)
-
-
-def gap_max(ts: np.ndarray, losses: np.ndarray) -> float:
-    """Largest gap above the chord between the end values (>= 0)."""
-    return float(max((losses - ((1 - ts) * losses[0] + ts * losses[-1])).max(), 0.0))
 
 
 @register
@@ -189,11 +191,11 @@ class RebasinRenormalization(Experiment):
         ratios_rep = std_ratios(mid_rep, net_a, net_b_al, x, 0.5)
 
         # --- barriers along four paths
-        ts = np.linspace(0.0, 1.0, config.grid)
-        paths = {"naive": path_losses(net_a, pa, pb, train_set, ts, repaired=False),
-                 "aligned": path_losses(net_a, pa, pb_al, train_set, ts, repaired=False),
-                 "aligned + REPAIR": path_losses(net_a, pa, pb_al, train_set, ts, repaired=True),
-                 "naive + REPAIR": path_losses(net_a, pa, pb, train_set, ts, repaired=True)}
+        _, ts, naive = fine_grid_barrier(net_a, pa, pb, train_set, n=config.grid)
+        paths = {"naive": naive,
+                 "aligned": fine_grid_barrier(net_a, pa, pb_al, train_set, n=config.grid)[2],
+                 "aligned + REPAIR": repaired_path_losses(net_a, pa, pb_al, train_set, ts),
+                 "naive + REPAIR": repaired_path_losses(net_a, pa, pb, train_set, ts)}
         bar = {k: gap_max(ts, v) for k, v in paths.items()}
 
         # --- claims
