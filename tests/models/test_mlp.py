@@ -67,3 +67,30 @@ def test_errors():
         mlp([3, 2, 1], bias=[True, True, True], generator=g)
     with pytest.raises(TypeError, match="`bias` must hold bools"):
         mlp([3, 1], bias=1, generator=g)
+
+
+def test_batch_and_layer_norm_match_a_hand_written_network_and_batchnorm_is_scale_invariant():
+    x = torch.randn(16, 3, generator=torch_generator(0, "x"), dtype=torch.float64)
+    for norm in ("batch", "layer"):
+        net = mlp([3, 5, 2], norm=norm, generator=torch_generator(0, "i"), dtype=torch.float64).train()
+        assert [n for n, _ in net.named_children()] == ["flatten", "linear1", "norm1", "act1", "linear2"]
+        p = dict(net.named_parameters())
+        z = x @ p["linear1.weight"].T + p["linear1.bias"]
+        dims = 0 if norm == "batch" else 1  # batch statistics over examples (biased variance), layer over units
+        z = (z - z.mean(dims, keepdim=True)) / torch.sqrt(z.var(dims, unbiased=False, keepdim=True) + 1e-5)
+        h = torch.relu(z * p["norm1.weight"] + p["norm1.bias"])
+        torch.testing.assert_close(net(x), h @ p["linear2.weight"].T + p["linear2.bias"])
+    # BatchNorm: scaling the first (bias-free) layer leaves the output unchanged up to BatchNorm's eps, so
+    # <W1, grad W1> = 0 to within eps / var(z) (~1e-4 here)
+    net = mlp([3, 5, 2], norm="batch", bias=[False, True], generator=torch_generator(0, "i"), dtype=torch.float64).train()
+    fm = functionalize(net)
+    y = torch.randint(0, 2, (16,), generator=torch_generator(0, "y"))
+    q = {k: v.clone().requires_grad_(True) for k, v in fm.params.items()}
+    (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(fm(q, x), y), [q["linear1.weight"]])
+    w = q["linear1.weight"].detach()
+    assert abs(float((w * g).sum())) < 1e-3 * float(w.norm() * g.norm())
+    net.eval()  # with running statistics the scale matters: the control
+    (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(fm.module(x), y), [fm.module.linear1.weight])
+    assert abs(float((fm.module.linear1.weight.detach() * g).sum())) > 1e-2 * float(w.norm() * g.norm())
+    with pytest.raises(ValueError, match="`norm` must be one of"):
+        mlp([3, 5, 2], norm="group", generator=torch_generator(0, "i"))

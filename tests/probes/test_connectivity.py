@@ -193,6 +193,21 @@ def test_fit_curve_with_batchnorm_and_recomputed_profile():
     assert bar.values[1] == pytest.approx(recomputed(_lerp(a, b, 0.5)), rel=1e-9)
     assert prof.loss[1] == pytest.approx(recomputed(curve.params_at(0.5)), rel=1e-9)
 
+    # statistics from other data (training data), loss on held-out data: torch's update_bn on the first
+    # batch only (inputs without targets too), then evaluation on all of (X, y)
+    def recomputed_on(params, stats_x):
+        net = copy.deepcopy(model)
+        vector_to_parameters(flatten(params), net.parameters())
+        torch.optim.swa_utils.update_bn([(stats_x,)], net)
+        with torch.no_grad():
+            return float(F.cross_entropy(net.eval()(X), y))
+
+    held = barrier(model, F.cross_entropy, (X, y), a, b, n=3, refine=False, bn="recompute", bn_data=(X[:12],))
+    assert held.values[1] == pytest.approx(recomputed_on(_lerp(a, b, 0.5), X[:12]), rel=1e-9)
+    assert held.values[1] != pytest.approx(bar.values[1], rel=1e-6)
+    with pytest.raises(ValueError, match="`bn_data` is only used with bn='recompute'"):
+        barrier(model, F.cross_entropy, (X, y), a, b, bn_data=(X,))
+
 
 def test_errors_name_the_parameter():
     model, (X, y) = _mlp(), _data()

@@ -46,6 +46,9 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 INITS = ("pytorch", "xavier_normal", "lecun_normal", "he_normal")
 
 
+NORMS = ("none", "batch", "layer")
+
+
 def activation_module(name: str) -> nn.Module:
     """A fresh activation module by name (one of :data:`ACTIVATIONS`)."""
     check_choice("activation", name, ACTIVATIONS)
@@ -85,7 +88,7 @@ def _per_layer(name: str, value, n: int, kind: type) -> list:
 
 
 def mlp(sizes: Sequence[int], *, activation: str = "relu", bias: bool | Sequence[bool] = True,
-        init: str = "pytorch", gains: float | Sequence[float] = 1.0, generator: torch.Generator,
+        init: str = "pytorch", gains: float | Sequence[float] = 1.0, norm: str = "none", norm_affine: bool = True, generator: torch.Generator,
         dtype: torch.dtype = torch.float32) -> nn.Sequential:
     r"""A fully connected network with layer sizes ``sizes = [d_in, h_1, ..., h_{L-1}, d_out]``.
 
@@ -101,11 +104,17 @@ def mlp(sizes: Sequence[int], *, activation: str = "relu", bias: bool | Sequence
         bias: whether each layer has a bias (one bool, or one per layer).
         init: weight init scheme (:data:`INITS`).
         gains: multiplier of each layer's init scale (one float, or one per layer).
+        norm: ``"none"``, ``"batch"`` (``nn.BatchNorm1d``) or ``"layer"`` (``nn.LayerNorm``)
+            after each hidden linear layer, before its activation (both with their default
+            affine parameters, initialized to 1 and 0, unless ``norm_affine=False``). With
+            BatchNorm the function does not change when a hidden layer's weights are scaled, so
+            the gradient is orthogonal to them (:math:`\langle W_l, \nabla_{W_l} L\rangle = 0`).
+        norm_affine: whether the normalization layers have their affine scale and shift.
         generator: draws the initialization (its device is the parameters' device).
         dtype: parameter dtype.
 
     Returns:
-        ``nn.Sequential`` with modules ``flatten, linear1, act1, ..., linearL``.
+        ``nn.Sequential`` with modules ``flatten, linear1, [norm1,] act1, ..., linearL``.
 
     Cost: :math:`\sum_l h_{l-1} h_l` multiply-adds per example.
     """
@@ -113,6 +122,7 @@ def mlp(sizes: Sequence[int], *, activation: str = "relu", bias: bool | Sequence
     if len(sizes) < 2:
         raise ValueError(f"`sizes` must hold at least 2 layer sizes (input and output); got {sizes}.")
     check_choice("activation", activation, ACTIVATIONS)
+    check_choice("norm", norm, NORMS)
     n = len(sizes) - 1
     biases = _per_layer("bias", bias, n, bool)
     gain_list = [check_float(f"gains[{i}]", g, minimum=0.0) for i, g in enumerate(_per_layer("gains", gains, n, float))]
@@ -125,5 +135,9 @@ def mlp(sizes: Sequence[int], *, activation: str = "relu", bias: bool | Sequence
             lin.bias = nn.Parameter(init_bias(fan_out, fan_in=fan_in, init=init, gain=gain_list[i], generator=generator, dtype=dtype))
         layers[f"linear{i + 1}"] = lin
         if i < n - 1:
+            if norm == "batch":
+                layers[f"norm{i + 1}"] = nn.BatchNorm1d(fan_out, affine=norm_affine, dtype=dtype, device=generator.device)
+            elif norm == "layer":
+                layers[f"norm{i + 1}"] = nn.LayerNorm(fan_out, elementwise_affine=norm_affine, dtype=dtype, device=generator.device)
             layers[f"act{i + 1}"] = activation_module(activation)
     return nn.Sequential(layers)

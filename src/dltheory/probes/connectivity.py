@@ -115,6 +115,7 @@ def barrier(
     metric: str | Metric = "loss",
     bn: str = "eval",
     chunk_size: int = 16,
+    bn_data: Any = None,
 ) -> Barrier:
     r"""Barrier :math:`\max_t f((1-t)\theta_a + t\theta_b) - ((1-t)f(\theta_a) + t f(\theta_b))`.
 
@@ -126,7 +127,7 @@ def barrier(
     over every evaluated point, so refining never lowers it.
 
     Args:
-        model, loss_fn, data, bn, chunk_size: as in :func:`dltheory.probes.landscape.loss_line`
+        model, loss_fn, data, bn, chunk_size, bn_data: as in :func:`dltheory.probes.landscape.loss_line`
             (``bn="recompute"`` re-estimates BatchNorm statistics at every :math:`t`, as
             networks interpolated between two minima need: Frankle et al. 2020, App.).
         params_a, params_b: the endpoints (dicts with the same keys and shapes).
@@ -143,7 +144,7 @@ def barrier(
     refine_points = check_int("refine_points", refine_points, minimum=1)
     refine_rounds = check_int("refine_rounds", refine_rounds, minimum=0)
     name, fn = _metric_fn(metric, loss_fn)
-    ev = _Evaluator(model, {"loss": fn}, data, [a, b], bn, chunk_size)
+    ev = _Evaluator(model, {"loss": fn}, data, [a, b], bn, chunk_size, bn_data)
 
     def evaluate(t: np.ndarray) -> np.ndarray:
         tt = torch.as_tensor(t)
@@ -347,6 +348,7 @@ def curve_profile(
     metrics: Mapping[str, Metric] | None = None,
     bn: str = "eval",
     chunk_size: int = 16,
+    bn_data: Any = None,
 ) -> CurveProfile:
     r"""Loss and metrics along ``curve`` at ``ts`` (default ``linspace(0, 1, 61)``), and the
     largest gap :math:`\max_t f(\phi(t)) - ((1-t) f(a) + t f(b))`.
@@ -356,7 +358,7 @@ def curve_profile(
 
     Args:
         curve: from :func:`fit_curve` (or built by hand).
-        model, loss_fn, data, metrics, bn, chunk_size: as in
+        model, loss_fn, data, metrics, bn, chunk_size, bn_data: as in
             :func:`dltheory.probes.landscape.loss_line`; for a model with BatchNorm trained
             with ``fit_curve(bn="batch")`` use ``bn="recompute"`` (Garipov et al. recompute
             the statistics at each t).
@@ -368,7 +370,7 @@ def curve_profile(
     t = _grid(np.linspace(0.0, 1.0, 61) if ts is None else ts, "ts")
     if np.any((t < 0) | (t > 1)):
         raise ValueError(f"`ts` must lie in [0, 1]; got values from {t.min()} to {t.max()}.")
-    ev = _Evaluator(model, _fns(loss_fn, metrics), data, [curve.start, curve.control, curve.end], bn, chunk_size)
+    ev = _Evaluator(model, _fns(loss_fn, metrics), data, [curve.start, curve.control, curve.end], bn, chunk_size, bn_data)
     tt = torch.as_tensor(np.concatenate([[0.0, 1.0], t]))
     vals = ev(_coefficients(curve.kind, tt))
     gaps, max_gap, t_max, ends, along = {}, {}, {}, {}, {}

@@ -21,7 +21,8 @@ so a loss and metrics that are means over the batch give the mean over all the d
 ``"eval"``: BatchNorm normalizes with the running statistics stored in ``model``'s buffers,
 held fixed at every grid point (they are the point's statistics when ``model`` holds the
 point). ``"recompute"``: at each grid point the running statistics are re-estimated from
-``data`` with the parameters of that point (one forward pass over the data with only the
+``bn_data`` (default: ``data``; pass the training data to evaluate held-out data with
+training statistics, as Frankle et al. 2020 do) with the parameters of that point (one forward pass over the data with only the
 BatchNorm layers in train mode, averaging the per-batch means and unbiased variances
 weighted by batch size, as SWA's ``bn_update`` in Garipov et al. 2018 does), then the
 loss is evaluated with those statistics; this costs a second pass and a point-by-point
@@ -233,7 +234,7 @@ class _Evaluator:
     """Evaluates named functions of (outputs, targets) at parameter points given as linear
     combinations ``sum_j c_j B_j`` of basis dicts; batched with vmap when the model allows."""
 
-    def __init__(self, model: nn.Module, fns: Mapping[str, Metric], data: Any, basis: Sequence[Params], bn: str, chunk_size: int):
+    def __init__(self, model: nn.Module, fns: Mapping[str, Metric], data: Any, basis: Sequence[Params], bn: str, chunk_size: int, bn_data: Any = None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"`model` must be a torch.nn.Module; got {type(model).__name__}.")
         for name, f in fns.items():
@@ -253,6 +254,12 @@ class _Evaluator:
         for b, _ in self.batches:
             if not isinstance(b, (tuple, list)) or len(b) < 2:
                 raise ValueError("`data` must be a batch (*inputs, targets) of tensors or an iterable of such batches.")
+        if bn_data is not None and self.bn != "recompute":
+            raise ValueError(f"`bn_data` is only used with bn='recompute'; got bn={self.bn!r}.")
+        self.stat_batches = self.batches if bn_data is None else _weighted_batches(bn_data)
+        for b, _ in self.stat_batches:
+            if not isinstance(b, (tuple, list)) or len(b) < 1:
+                raise ValueError("`bn_data` must be a batch (*inputs[, targets]) of tensors or an iterable of such batches.")
         self.keys = list(basis[0])
         self.stacked = {k: torch.stack([B[k] for B in basis]) for k in self.keys}  # (m, *shape)
         first = self.stacked[self.keys[0]]
@@ -285,11 +292,11 @@ class _Evaluator:
         try:
             for m in self.bns.values():
                 m.train()
-            for b, _ in self.batches:
+            for b, _ in self.stat_batches:
                 nb = float(b[0].shape[0])
                 for m in self.bns.values():
                     m.momentum = nb / (seen + nb)  # size-weighted running average (this copy only)
-                functional_call(self.net, {**p, **bufs}, tuple(b[:-1]), strict=False)  # updates `bufs` in place
+                functional_call(self.net, {**p, **bufs}, tuple(b[:-1]) if len(b) > 1 else tuple(b), strict=False)  # updates `bufs` in place
                 seen += nb
         finally:
             for m in self.bns.values():
@@ -427,6 +434,7 @@ def loss_line(
     metrics: Mapping[str, Metric] | None = None,
     bn: str = "eval",
     chunk_size: int = 16,
+    bn_data: Any = None,
 ) -> Landscape:
     r"""Loss along a line: :math:`L(\theta + t\,d)` or, with ``endpoint``, :math:`L((1-t)\theta + t\,\theta')`.
 
@@ -445,6 +453,8 @@ def loss_line(
         metrics: ``{name: fn(outputs, targets) -> scalar}``, e.g. ``{"error": top1_error}``.
         bn: ``"eval"`` or ``"recompute"`` (see the module docstring).
         chunk_size: grid points per vmap call (memory: that many forward passes at once).
+        bn_data: with ``bn="recompute"``, the data the statistics are re-estimated from
+            (default ``data``).
 
     Cost: ``len(ts)`` forward passes over ``data`` (twice with ``bn="recompute"``).
     """
@@ -456,7 +466,7 @@ def loss_line(
     else:
         basis, default = [p, _check_like(endpoint, p, "endpoint")], np.linspace(0.0, 1.0, 51)
     t = _grid(default if ts is None else ts, "ts")
-    ev = _Evaluator(model, _fns(loss_fn, metrics), data, basis, bn, chunk_size)
+    ev = _Evaluator(model, _fns(loss_fn, metrics), data, basis, bn, chunk_size, bn_data)
     tt = torch.as_tensor(t)
     coeffs = torch.stack([torch.ones_like(tt), tt], dim=1) if direction is not None else torch.stack([1.0 - tt, tt], dim=1)
     vals = ev(coeffs)
@@ -477,11 +487,12 @@ def loss_plane(
     metrics: Mapping[str, Metric] | None = None,
     bn: str = "eval",
     chunk_size: int = 16,
+    bn_data: Any = None,
 ) -> Landscape:
     r"""Loss over a plane: :math:`f(\alpha, \beta) = L(\theta + \alpha\, d_1 + \beta\, d_2)` (Li et al. 2018, Eq. 1).
 
     Args:
-        model, loss_fn, data, point, metrics, bn, chunk_size: as in :func:`loss_line`.
+        model, loss_fn, data, point, metrics, bn, chunk_size, bn_data: as in :func:`loss_line`.
         d1, d2: the two directions (e.g. :func:`random_direction` with ``kind="filter"``,
             or ``pca_directions(trajectory).directions``).
         xs, ys: grids of :math:`\alpha` and :math:`\beta` (default ``linspace(-1, 1, 21)``).
@@ -496,7 +507,7 @@ def loss_plane(
     basis = [p, _check_like(d1, p, "d1"), _check_like(d2, p, "d2")]
     x = _grid(np.linspace(-1.0, 1.0, 21) if xs is None else xs, "xs")
     y = _grid(np.linspace(-1.0, 1.0, 21) if ys is None else ys, "ys")
-    ev = _Evaluator(model, _fns(loss_fn, metrics), data, basis, bn, chunk_size)
+    ev = _Evaluator(model, _fns(loss_fn, metrics), data, basis, bn, chunk_size, bn_data)
     A, B = np.meshgrid(x, y, indexing="ij")
     a, b = torch.as_tensor(A.reshape(-1)), torch.as_tensor(B.reshape(-1))
     vals = ev(torch.stack([torch.ones_like(a), a, b], dim=1))

@@ -202,20 +202,39 @@ def weight_matching(
     a64 = {k: v.detach() for k, v in params_a.items()}
     b64 = {k: v.detach().to(a64[k].dtype) if k in a64 else v.detach() for k, v in params_b.items()}
     rel_tol = 100 * max(torch.finfo(v.dtype).eps for v in a64.values() if v.is_floating_point())
+    # Each term W_A W_B^T of a cost matrix depends only on the permutations of the groups on the
+    # tensor's other axes: it is cached and recomputed when one of those changes, and a group whose
+    # cost matrix is unchanged since its last assignment is skipped (the assignment would be the same).
+    owners: dict[tuple[str, int], set[str]] = {}
+    for g in spec.groups:
+        for ax in g.axes:
+            owners.setdefault((ax.name, ax.axis), set()).add(g.name)
+    terms = {g.name: [(i, ax, sorted({h for (nm, axis), hs in owners.items() if nm == ax.name and axis != ax.axis for h in hs}))
+                      for i, ax in enumerate(g.axes) if ax.name in b64] for g in spec.groups}
+    a_rows = {(g.name, i): _unit_rows(a64[ax.name], ax, g.size) for g in spec.groups for i, ax, _ in terms[g.name]}
+    version = {g.name: 0 for g in spec.groups}
+    cache: dict[tuple[str, int], tuple[tuple[int, ...], Tensor]] = {}
+    solved: dict[str, tuple] = {}
     for _ in range(max_iter):
         improved = False
         for gi in rng.permutation(len(spec.groups)):
             g = spec.groups[gi]
-            maps = _axis_maps(spec, perms, b64)
+            keys = tuple(tuple(version[h] for h in deps) for _, _, deps in terms[g.name])
+            if solved.get(g.name) == keys:
+                continue
+            maps = None
             C = torch.zeros(g.size, g.size, dtype=torch.float64, device=device)
-            for ax in g.axes:
-                if ax.name not in b64:
-                    continue  # a buffer left out of the parameter dicts
-                wb = b64[ax.name]
-                for (nm, axis), idx in maps.items():
-                    if nm == ax.name and axis != ax.axis:
-                        wb = wb.index_select(axis, idx)
-                C += (_unit_rows(a64[ax.name], ax, g.size) @ _unit_rows(wb, ax, g.size).T).to(device, torch.float64)
+            for (i, ax, _), key in zip(terms[g.name], keys, strict=True):
+                hit = cache.get((g.name, i))
+                if hit is None or hit[0] != key:
+                    maps = _axis_maps(spec, perms, b64) if maps is None else maps
+                    wb = b64[ax.name]
+                    for (nm, axis), idx in maps.items():
+                        if nm == ax.name and axis != ax.axis:
+                            wb = wb.index_select(axis, idx)
+                    hit = (key, (a_rows[(g.name, i)] @ _unit_rows(wb, ax, g.size).T).to(device, torch.float64))
+                    cache[(g.name, i)] = hit
+                C += hit[1]
             C_np = C.cpu().numpy()
             _, col = linear_sum_assignment(C_np, maximize=True)
             rows = np.arange(g.size)
@@ -223,7 +242,9 @@ def weight_matching(
             new = C_np[rows, col].sum()
             if new > old + rel_tol * max(1.0, abs(old)):
                 perms[g.name] = torch.as_tensor(col, dtype=torch.long, device=device)
+                version[g.name] += 1
                 improved = True
+            solved[g.name] = tuple(tuple(version[h] for h in deps) for _, _, deps in terms[g.name])
         if not improved:
             break
     return perms
