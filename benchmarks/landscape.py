@@ -44,6 +44,7 @@ from dltheory.core import functionalize
 from dltheory.probes import loss_plane, random_direction
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _results import write_section  # noqa: E402  (the one RESULTS.md writer)
 from curvature_scale import build_model  # noqa: E402  (the one benchmark model builder)
 
 HERE = Path(__file__).parent
@@ -126,16 +127,6 @@ def report(rows: dict) -> str:
             ratio = r["rb_s"] / r["ours_s"]
             lines.append(f"| {r['name']} ({r['P']}) | {r['rb_s']:.2f} | {r['ours_s']:.2f} | {ratio:.1f}x, {'met' if ratio >= 5 else 'NOT met'} | {r['b_none']:.4f} | {r['b_rb']:.4f} | {r['b_ours']:.4f} | {'met' if r['b_ours'] <= r['b_rb'] + 1e-4 else 'NOT met'} |")
     return "\n".join(lines) + "\n"
-
-
-def write_section(text: str) -> None:
-    import re
-
-    path = HERE / "RESULTS.md"
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    head = "## Landscapes and re-basin (vs loss-landscapes and rebasin)"
-    pattern = re.compile(rf"{re.escape(head)}\n.*?(?=^## |\Z)", re.S | re.M)
-    path.write_text(pattern.sub(lambda _: text, old) if head in old else old.rstrip() + "\n\n" + text)
 
 
 def main(models: list[str], rebasin_models: list[str]) -> int:
