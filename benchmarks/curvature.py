@@ -25,7 +25,6 @@ import importlib
 import math
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -50,6 +49,9 @@ from dltheory.probes.curvature import (
 from dltheory.probes.curvature import hvp as dl_hvp
 from dltheory.probes.lanczos import extreme_eigenvalues
 from dltheory.train import train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import write_section  # noqa: E402  (the one RESULTS.md writer)
 
 HERE = Path(__file__).parent
 TOLS = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6]
@@ -276,15 +278,6 @@ def fmt(x, spec=".0f"):
 
 def ratio(a, b):
     return None if a is None or b is None or not b or math.isnan(a) or math.isnan(b) else a / b
-
-
-def write_section(text: str) -> None:
-    path = HERE / "RESULTS.md"
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    head = "## Curvature (vs PyHessian)"
-    pattern = re.compile(rf"{re.escape(head)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text, old) if head in old else old.rstrip() + "\n\n" + text
-    path.write_text(new)
 
 
 def plot(results) -> None:

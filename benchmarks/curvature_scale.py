@@ -54,6 +54,7 @@ from dltheory.models.resnet import resnet20
 from dltheory.probes import hessian_eigenvalues, hessian_operator, loss_closure, stochastic_trace
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _results import write_section  # noqa: E402  (the one RESULTS.md writer)
 from curvature import patch_pyhessian  # noqa: E402  (the one PyHessian patch, shared with the small-model benchmark)
 
 HERE = Path(__file__).parent
@@ -495,16 +496,6 @@ def report(rows, checks, scale) -> str:
     lines += ["", "Rows: " + "; ".join(f"{r['name']}: " + ", ".join(f"{u['what'] or 'run'} on {u['date']} (load {u['load_start'] or math.nan:.1f} -> {u['load_end'] or math.nan:.1f}, {u['seconds'] or math.nan:.0f} s)" for u in runs(r))
                                      + ("; reference top eigenvalues " + ", ".join(f"{v:.5g}" for v in r["ref"][:5]) if "ref" in r else "") for r in rows) + ".", ""]
     return "\n".join(lines)
-
-
-def write_section(text: str) -> None:
-    import re
-
-    path = HERE / "RESULTS.md"
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    head = "## Curvature at scale (vs PyHessian and curvlinops)"
-    pattern = re.compile(rf"{re.escape(head)}\n.*?(?=^## |\Z)", re.S | re.M)
-    path.write_text(pattern.sub(lambda _: text, old) if head in old else old.rstrip() + "\n\n" + text)
 
 
 if __name__ == "__main__":

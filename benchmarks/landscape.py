@@ -44,6 +44,7 @@ from dltheory.core import functionalize
 from dltheory.probes import loss_plane, random_direction
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _results import write_section  # noqa: E402  (the one RESULTS.md writer)
 from curvature_scale import build_model  # noqa: E402  (the one benchmark model builder)
 
 HERE = Path(__file__).parent
@@ -156,16 +157,6 @@ def said_plainly(rows: dict) -> list[str]:
                 "- **Why the CNN's barrier is not lower.** The residual CNN (32 channels, no normalization, trained 400 Adam steps to a training loss ~0.5) is not linearly connected after any matching: the aligned path's loss rises above the unaligned one (the midpoint of aligned weights stays confident and wrong, the unaligned midpoint averages towards uniform outputs). "
                 "Trained to loss 0.08 (1500 steps) it is no better: barrier 4.10 unaligned, 3.47 after our weight matching, error barrier 87% either way. Ainsworth et al. needed wide ResNets with LayerNorm on CIFAR-10; this row measures the time and the objective, and its barrier column says that weight matching does not help here, for either package."]
     return out
-
-
-def write_section(text: str) -> None:
-    import re
-
-    path = HERE / "RESULTS.md"
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    head = "## Landscapes and re-basin (vs loss-landscapes and rebasin)"
-    pattern = re.compile(rf"{re.escape(head)}\n.*?(?=^## |\Z)", re.S | re.M)
-    path.write_text(pattern.sub(lambda _: text, old) if head in old else old.rstrip() + "\n\n" + text)
 
 
 def main(models: list[str], rebasin_models: list[str]) -> int:

@@ -1,0 +1,16 @@
+"""Writing a benchmark's section of ``benchmarks/RESULTS.md`` (shared by the benchmark scripts)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+
+
+def write_section(text: str) -> None:
+    """Replace the section of RESULTS.md headed by ``text``'s first line (``## ...``) with ``text``, or append it."""
+    head = text.splitlines()[0]
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"{re.escape(head)}\n.*?(?=^## |\Z)", re.S | re.M)
+    RESULTS.write_text(pattern.sub(lambda _: text, old) if head in old else old.rstrip() + "\n\n" + text)

@@ -1,0 +1,35 @@
+"""Sparse coding in torch: pursuit algorithms batched over signals, dictionaries, and LISTA.
+
+Conventions: a dictionary ``D`` is (n, m) with unit-norm atoms as columns (where a routine
+needs them normalized it says so and checks); signals ``Y`` are (B, n), one per row; codes are
+(B, m) with ``Y ~ X @ D.T``. Everything follows the inputs' dtype (float32/float64) and device
+and is differentiable where that makes sense (thresholds, unrolled ISTA/FISTA, LISTA, and OMP's
+least-squares coefficients for a fixed support).
+
+Modules: ``pursuit`` (thresholds, ISTA/FISTA for the Lasso, OMP), ``layered`` (the multi-layer
+sparse model: layered thresholding and layered basis pursuit), ``lista`` (learned ISTA),
+``dictionary`` (normalization, mutual coherence, Babel function). Independent references:
+:mod:`dltheory.oracles.lasso` (scikit-learn, cvxpy, duality gap) and
+:func:`dltheory.oracles.interpolation.min_l1_interpolant` (basis pursuit as an LP).
+"""
+
+from dltheory.sparse.dictionary import babel, check_dictionary, mutual_coherence, normalize_atoms
+from dltheory.sparse.layered import layered_basis_pursuit, layered_thresholding
+from dltheory.sparse.lista import LISTA
+from dltheory.sparse.pursuit import (
+    LassoSolution,
+    OMPSolution,
+    fista,
+    hard_threshold,
+    ista,
+    lasso_objective,
+    lipschitz_constant,
+    omp,
+    soft_threshold,
+)
+
+__all__ = [
+    "LISTA", "LassoSolution", "OMPSolution", "babel", "check_dictionary", "fista", "hard_threshold", "ista",
+    "lasso_objective", "layered_basis_pursuit", "layered_thresholding", "lipschitz_constant", "mutual_coherence",
+    "normalize_atoms", "omp", "soft_threshold",
+]
