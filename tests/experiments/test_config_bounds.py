@@ -30,6 +30,7 @@ BOUNDED = [
     "implicit-bias/matrix-sensing",
     "implicit-bias/sgd-linear-stability",
     "implicit-bias/deep-matrix-factorization",
+    "landscape/one-hidden-layer-design",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
