@@ -31,6 +31,12 @@ BOUNDED = [
     "implicit-bias/sgd-linear-stability",
     "implicit-bias/deep-matrix-factorization",
     "landscape/one-hidden-layer-design",
+    "landscape/linear-mode-connectivity",
+    "landscape/git-rebasin",
+    "landscape/permutation-invariance",
+    "landscape/rebasin-renormalization",
+    "landscape/mode-connectivity",
+    "landscape/filter-normalization",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"

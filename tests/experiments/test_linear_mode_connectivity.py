@@ -55,3 +55,15 @@ def test_config_errors():
         cfg(spawn_fractions=[0.1, 0.5])
     with pytest.raises(ValueError, match="must include a point >= stable_from"):
         cfg(spawn_fractions=[0.0, 0.05], stable_from=0.1)
+
+
+def test_runs_on_mnist_from_a_data_root(runs_dir, tmp_path):
+    # the full-scale route: MNIST read from the user's folder (here a small fake one in the IDX layout), 784 inputs
+    from fake_data import fake_mnist
+
+    fake_mnist(tmp_path, n_train=64, n_test=32)
+    r = run_experiment("landscape/linear-mode-connectivity", preset="tiny", overrides={"dataset": "mnist", "data_root": str(tmp_path), "num_train": 64,
+                                                                                     "batch_size": 16}, runs_dir=runs_dir)
+    assert r.status in ("ok", "failed"), r.result.get("error")
+    z = np.load(r.run_dir / "artifacts" / "data_and_params.npz")
+    assert z["x_train"].shape == (64, 784) and z["x_test"].shape == (32, 784) and z["k0_copy0_linear1.weight"].shape == (16, 784)

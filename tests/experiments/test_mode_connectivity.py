@@ -27,12 +27,6 @@ def test_direct_values_match_a_hand_forward():
     assert mc.direct_values(net, [p], x, y)[0] == pytest.approx(ref, rel=1e-6)
 
 
-def test_digits_split_is_disjoint_and_complete():
-    xtr, ytr, xte, yte = mc.digits_split(1000, torch.float32, "cpu")
-    assert xtr.shape == (1000, 1, 8, 8) and xte.shape == (797, 1, 8, 8)
-    assert ytr.dtype == torch.int64 and set(ytr.tolist()) == set(range(10))
-
-
 def test_tiny_run_has_every_claim(tmp_path):
     res = run_experiment("landscape/mode-connectivity", preset="tiny", seed=0, runs_dir=tmp_path)
     assert res.status in ("ok", "failed"), res.result.get("error")

@@ -35,11 +35,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from dltheory.core.device import resolve_device
@@ -71,6 +71,24 @@ class ExperimentConfig(BaseModel):
                 if f is not None and _bool_where_number(f.annotation, value):
                     raise PydanticCustomError("bool_not_number", "must be a number, not a bool (true/false)", {"key": key})
         return data
+
+
+class ImageClassificationConfig(ExperimentConfig):
+    """Config of an experiment on an image classification set: the bundled digits, or MNIST or
+    CIFAR-10 from the user's folder (:func:`dltheory.data.images.classification_split`), with
+    ``num_train`` training images. Subclass it instead of :class:`ExperimentConfig`."""
+
+    dataset: Literal["digits", "mnist", "cifar10"] = Field("digits", description="digits (bundled; the images after num_train are the test set), "
+                                                          "or mnist / cifar10 read from data_root (the official test set; never downloaded)")
+    data_root: str | None = Field(None, min_length=1, max_length=4096, description="folder holding the MNIST IDX files or the CIFAR-10 python batches")
+    num_train: int = Field(1200, ge=10, le=60000, description="training images (the first ones)")
+
+    @model_validator(mode="after")
+    def _fits_the_dataset(self):
+        from dltheory.data.images import check_classification_split
+
+        check_classification_split(self.dataset, self.num_train, self.data_root)
+        return self
 
 
 def _numeric_kinds(annotation: Any) -> tuple[bool, set[type]]:

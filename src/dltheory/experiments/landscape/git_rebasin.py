@@ -74,8 +74,8 @@ from torch import nn
 
 from dltheory.core import functionalize, to_numpy, torch_generator
 from dltheory.core.plotting import PALETTE, THEORY, figure
-from dltheory.data.images import digits_data
-from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
+from dltheory.data.images import classification_split
+from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
 from dltheory.probes.connectivity import barrier
@@ -97,13 +97,6 @@ FINE_GRID = 101
 
 
 # --------------------------------------------------------------------------- shared helpers (also used by the sibling experiments)
-
-
-def digits_split(num_train: int, dtype: torch.dtype, device) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """The digits as ((x_train, y_train), (x_test, y_test)): x (n, 64) in [0, 1], y int labels; the first ``num_train`` train."""
-    x, y1 = digits_data(1797, input_scale=1.0, dtype=dtype, device=device)
-    x, y = x.reshape(len(x), -1), y1.argmax(1)
-    return (x[:num_train], y[:num_train]), (x[num_train:], y[num_train:])
 
 
 def train_mlp(sizes: list[int], data: tuple[torch.Tensor, torch.Tensor], *, epochs: int, lr: float, batch_size: int,
@@ -202,10 +195,9 @@ class GitRebasin(Experiment):
     title = "Git Re-Basin: permutation alignment makes independently trained MLPs linearly connected"
     papers = ("ainsworth2022", "entezari2021")
 
-    class Config(ExperimentConfig):
+    class Config(ImageClassificationConfig):
         hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field([256, 256], min_length=1, max_length=6,
                                                                    description="hidden widths of the ReLU MLP 64 -> hidden -> 10")
-        num_train: int = Field(1200, ge=100, le=1700, description="training images (the first ones of the 1797 digits; the rest test)")
         epochs: int = Field(20, ge=1, le=1000, description="training epochs of each network")
         lr: float = Field(1e-3, gt=0, le=1, description="Adam step size")
         batch_size: int = Field(128, ge=1, le=1797, description="minibatch size")
@@ -221,8 +213,8 @@ class GitRebasin(Experiment):
 
     def run(self, config: Config, log: RunLog) -> None:
         dtype = getattr(torch, config.dtype)
-        train_set, test_set = digits_split(config.num_train, dtype, log.device)
-        sizes = [64, *config.hidden, 10]
+        train_set, test_set = classification_split(config.dataset, config.num_train, data_root=config.data_root, dtype=dtype, device=log.device)
+        sizes = [train_set[0].shape[1], *config.hidden, int(train_set[1].max()) + 1]
         kw = dict(epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=log.seed, dtype=dtype, progress=log.progress)
         net_a, pa, loss_a = train_mlp(sizes, train_set, name="A", **kw)
         net_b, pb, loss_b = train_mlp(sizes, train_set, name="B", **kw)

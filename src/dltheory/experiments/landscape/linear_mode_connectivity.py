@@ -25,6 +25,9 @@ train, the rest test), an MLP ``64 -> width -> ... -> 10`` with BatchNorm after 
 (bias-free) linear layer (``mlp(norm="batch")``), plain SGD (no momentum, no weight decay) at
 step ``lr`` = 8 on minibatches of 32 for ``epochs``, the step divided by 10 for the last quarter
 (an annealed end point, as the papers' schedules); copies differ only in their minibatch order.
+With ``dataset="mnist"`` or ``"cifar10"`` and ``data_root`` the same protocol runs on MNIST or
+CIFAR-10 from the user's folder (784 or 3072 inputs; the official test set), towards the paper's
+scale; only digits is verified here (no download on this machine).
 The error barrier is measured on the test images, with BatchNorm statistics recomputed from
 the training images at each point of the path (Frankle et al., App.), by
 :func:`dltheory.probes.connectivity.barrier` (25-point grid refined near its maximum).
@@ -78,8 +81,9 @@ from torch.nn.utils import vector_to_parameters
 
 from dltheory.core import flatten, functionalize, to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
-from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
-from dltheory.experiments.landscape.git_rebasin import ce_loss, digits_split, gap_max, lerp
+from dltheory.data.images import classification_split
+from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
+from dltheory.experiments.landscape.git_rebasin import ce_loss, gap_max, lerp
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
 from dltheory.probes.connectivity import barrier
@@ -118,8 +122,7 @@ class LinearModeConnectivity(Experiment):
     title = "Linear mode connectivity: SGD becomes stable to its noise early in training"
     papers = ("frankle2020",)
 
-    class Config(ExperimentConfig):
-        num_train: int = Field(1200, ge=100, le=1700, description="training images (the first ones of the 1797 digits; the rest test)")
+    class Config(ImageClassificationConfig):
         width: int = Field(64, ge=2, le=4096, description="width of every hidden layer")
         depth: int = Field(2, ge=1, le=8, description="number of hidden layers")
         batchnorm: bool = Field(True, description="BatchNorm after every hidden linear layer (False: a plain MLP, the LeNet case of the paper)")
@@ -151,9 +154,9 @@ class LinearModeConnectivity(Experiment):
 
     def run(self, config: Config, log: RunLog) -> None:
         dtype = getattr(torch, config.dtype)
-        train_set, test_set = digits_split(config.num_train, dtype, log.device)
+        train_set, test_set = classification_split(config.dataset, config.num_train, data_root=config.data_root, dtype=dtype, device=log.device)
         depth, width = config.depth, config.width
-        net = mlp([64] + [width] * depth + [10], activation="relu", bias=[not config.batchnorm] * depth + [True],
+        net = mlp([train_set[0].shape[1]] + [width] * depth + [int(train_set[1].max()) + 1], activation="relu", bias=[not config.batchnorm] * depth + [True],
                   norm="batch" if config.batchnorm else "none", norm_affine=False, generator=log.generator("init"), dtype=dtype).train()
         fm = functionalize(net)
 

@@ -10,8 +10,8 @@ loss (Fig. 1, left), yet a quadratic Bezier curve
 loss nearly constant all the way (Sec. 3, Fig. 1 middle/right, Fig. 2: "the train loss and test
 error along the curves are nearly constant").
 
-Setup: scikit-learn digits (8x8, 10 classes), the first ``n_train`` images for training and
-the remaining ``1797 - n_train`` as held-out test data; a ReLU MLP 64-h-h-10 trained twice from
+Setup: scikit-learn digits (8x8, 10 classes), the first ``num_train`` images for training and
+the remaining ``1797 - num_train`` as held-out test data; a ReLU MLP 64-h-h-10 trained twice from
 different init seeds (and different minibatch orders) with SGD + momentum 0.9 on the cross-entropy
 (the one loop :func:`dltheory.train.train`), with a step drop of the step size to 10% for the last
 30% of the steps (endpoints and curves alike; Garipov et al. also decay the step size, App. A).
@@ -74,8 +74,8 @@ from pydantic import Field
 
 from dltheory.core import functionalize, to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
-from dltheory.data.images import digits_data
-from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
+from dltheory.data.images import classification_split
+from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
 from dltheory.probes.connectivity import Curve, barrier, curve_profile, fit_curve
@@ -83,8 +83,7 @@ from dltheory.probes.landscape import loss_plane, top1_error
 from dltheory.train import train
 from dltheory.train.optimizers import momentum
 
-NUM_DIGITS = 1797
-NUM_CLASSES = 10
+NUM_CLASSES = 10  # digits, MNIST and CIFAR-10
 LINE_FRACTION = 0.1  # line barrier > 0.1 ln C
 CURVE_FRACTION = 0.1  # curve barrier < 0.1 line barrier
 SOURCE_LINE = ("Garipov et al. 2018, Fig. 1 (left): the segment between two independently trained networks crosses high loss; "
@@ -121,13 +120,6 @@ def split_schedule(steps: int, decay_at: float, lr: float, decay: float) -> list
     return [(n, r) for n, r in ((t1, lr), (steps - t1, lr * decay)) if n > 0]
 
 
-def digits_split(n_train: int, dtype: torch.dtype, device) -> tuple[torch.Tensor, ...]:
-    """(x_train, y_train, x_test, y_test): the first ``n_train`` digits and the rest, integer labels."""
-    x, y1h = digits_data(NUM_DIGITS, input_scale=1.0, dtype=dtype, device=device)
-    y = y1h.argmax(dim=1)
-    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
-
-
 @register
 class ModeConnectivity(Experiment):
     """Two independently trained networks: a barrier on the straight line, almost none along a trained Bezier curve or polygonal chain."""
@@ -137,8 +129,8 @@ class ModeConnectivity(Experiment):
     title = "Mode connectivity: independently trained networks are joined by low-loss curves"
     papers = ("garipov2018",)
 
-    class Config(ExperimentConfig):
-        n_train: int = Field(1000, ge=50, le=1700, description="training images (the first n_train digits; the rest are the test set)")
+    class Config(ImageClassificationConfig):
+        num_train: int = Field(1000, ge=10, le=60000, description="training images (the first ones; with digits the rest are the test set)")
         hidden: list[Annotated[int, Field(ge=1, le=2048)]] = Field([64, 64], min_length=1, max_length=6, description="hidden widths of the ReLU MLP")
         lr: float = Field(0.05, gt=0, le=1, description="SGD step size for the two endpoint networks (momentum 0.9)")
         batch_size: int = Field(32, ge=1, le=1700, description="minibatch size for the endpoints and the curves")
@@ -151,15 +143,15 @@ class ModeConnectivity(Experiment):
         plane: int = Field(11, ge=0, le=101, description="points per side of the loss plane through the endpoints and the Bezier bend (0: no plane)")
 
     presets = {
-        "tiny": {"n_train": 200, "hidden": [16], "steps": 60, "curve_steps": 40, "grid": 11, "plane": 5},
+        "tiny": {"num_train": 200, "hidden": [16], "steps": 60, "curve_steps": 40, "grid": 11, "plane": 5},
         "quick": {},
-        "full": {"n_train": 1500, "hidden": [256, 256], "steps": 5000, "curve_steps": 5000, "grid": 101, "plane": 41},
+        "full": {"num_train": 1500, "hidden": [256, 256], "steps": 5000, "curve_steps": 5000, "grid": 101, "plane": 41},
     }
 
     def run(self, config: Config, log: RunLog) -> None:
         dtype = torch.float32
-        xtr, ytr, xte, yte = digits_split(config.n_train, dtype, log.device)
-        sizes = [64, *config.hidden, NUM_CLASSES]
+        (xtr, ytr), (xte, yte) = classification_split(config.dataset, config.num_train, data_root=config.data_root, dtype=dtype, device=log.device)
+        sizes = [xtr.shape[1], *config.hidden, NUM_CLASSES]
         ends, nets = [], []
         for i in range(2):
             net = mlp(sizes, generator=log.generator("init", i), dtype=dtype).to(log.device)

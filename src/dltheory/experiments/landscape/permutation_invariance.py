@@ -69,8 +69,9 @@ from pydantic import Field, field_validator
 
 from dltheory.core import to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
-from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
-from dltheory.experiments.landscape.git_rebasin import ce_loss, digits_split, load, train_mlp
+from dltheory.data.images import classification_split
+from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
+from dltheory.experiments.landscape.git_rebasin import ce_loss, load, train_mlp
 from dltheory.experiments.registry import register
 from dltheory.probes.connectivity import barrier
 from dltheory.probes.permutation import (
@@ -103,11 +104,10 @@ class PermutationInvariance(Experiment):
     title = "Permutation invariance: the barrier between SGD solutions falls with width and vanishes after alignment"
     papers = ("entezari2021", "ainsworth2022")
 
-    class Config(ExperimentConfig):
+    class Config(ImageClassificationConfig):
         widths: list[Annotated[int, Field(ge=1, le=8192)]] = Field([8, 32, 128, 512], min_length=3, max_length=8,
                                                                  description="hidden widths of the one-hidden-layer MLPs (increasing)")
         peak_width: int = Field(32, ge=1, le=8192, description="smallest width on the decreasing side of the naive barrier's peak (claims naive_decreases and matched_decreases use widths >= it)")
-        num_train: int = Field(1200, ge=100, le=1700, description="training images (the first ones of the 1797 digits)")
         epochs: int = Field(20, ge=1, le=1000, description="training epochs of each network")
         lr: float = Field(3e-3, gt=0, le=1, description="Adam step size")
         batch_size: int = Field(128, ge=1, le=1797, description="minibatch size")
@@ -130,11 +130,11 @@ class PermutationInvariance(Experiment):
 
     def run(self, config: Config, log: RunLog) -> None:
         dtype = getattr(torch, config.dtype)
-        train_set, _ = digits_split(config.num_train, dtype, log.device)
+        train_set, _ = classification_split(config.dataset, config.num_train, data_root=config.data_root, dtype=dtype, device=log.device)
         kw = dict(epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=log.seed, dtype=dtype, progress=log.progress)
         naive, matched, curves, arrays = [], [], {}, {}
         for w in config.widths:
-            sizes = [64, w, 10]
+            sizes = [train_set[0].shape[1], w, int(train_set[1].max()) + 1]
             net_a, pa, loss_a = train_mlp(sizes, train_set, name=f"A{w}", **kw)
             _, pb, loss_b = train_mlp(sizes, train_set, name=f"B{w}", **kw)
             spec = permutation_spec(net_a, train_set[0][:2])

@@ -78,9 +78,9 @@ from torch import nn
 
 from dltheory.core import to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
-from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
+from dltheory.data.images import classification_split
+from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
 from dltheory.experiments.landscape.git_rebasin import (
-    digits_split,
     fine_grid_barrier,
     gap_max,
     lerp,
@@ -147,10 +147,9 @@ class RebasinRenormalization(Experiment):
     title = "Re-basin and renormalization: variance collapse of interpolated networks, repaired by REPAIR"
     papers = ("jordan2023", "qu2024")
 
-    class Config(ExperimentConfig):
+    class Config(ImageClassificationConfig):
         hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field([128, 128, 128], min_length=2, max_length=8,
                                                                   description="hidden widths of the ReLU MLP (>= 2 layers: the collapse compounds over layers)")
-        num_train: int = Field(1200, ge=100, le=1700, description="training images (the first ones of the 1797 digits)")
         epochs: int = Field(30, ge=1, le=1000, description="training epochs of each network")
         lr: float = Field(3e-3, gt=0, le=1, description="Adam step size")
         batch_size: int = Field(128, ge=1, le=1797, description="minibatch size")
@@ -167,9 +166,9 @@ class RebasinRenormalization(Experiment):
 
     def run(self, config: Config, log: RunLog) -> None:
         dtype = getattr(torch, config.dtype)
-        train_set, _ = digits_split(config.num_train, dtype, log.device)
+        train_set, _ = classification_split(config.dataset, config.num_train, data_root=config.data_root, dtype=dtype, device=log.device)
         x = train_set[0]
-        sizes = [64, *config.hidden, 10]
+        sizes = [train_set[0].shape[1], *config.hidden, int(train_set[1].max()) + 1]
         kw = dict(epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=log.seed, dtype=dtype, progress=log.progress)
         net_a, pa, loss_a = train_mlp(sizes, train_set, name="A", **kw)
         net_b_raw, pb, loss_b = train_mlp(sizes, train_set, name="B", **kw)
