@@ -199,4 +199,5 @@ def _config_error_message(exp: type[Experiment], values: Mapping[str, Any], err:
         if len(loc) > 1:
             msg = f"entry {key} = {err.get('input')!r}: {msg}"
     allowed = describe_field(exp.Config, top) if top in fields else ""
+    msg = msg.rstrip(".")  # a validator's own sentence ends with a period; the line adds its own
     return f"invalid value for '{key}' of {exp.id}: {got!r}; {msg}" + (f". Allowed: {allowed}." if allowed else ".")
