@@ -30,6 +30,7 @@ BOUNDED = [
     "implicit-bias/matrix-sensing",
     "implicit-bias/sgd-linear-stability",
     "implicit-bias/deep-matrix-factorization",
+    "sparse-coding/ml-csc-pursuit",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
