@@ -37,6 +37,7 @@ BOUNDED = [
     "landscape/rebasin-renormalization",
     "landscape/mode-connectivity",
     "landscape/filter-normalization",
+    "sparse-coding/ml-csc-pursuit",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"

@@ -1,0 +1,1 @@
+"""Experiments with ids sparse-coding/*: Lecture 5, sparse coding and the multi-layer sparse model of CNNs."""
