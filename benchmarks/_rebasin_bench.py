@@ -1,4 +1,4 @@
-"""Weight matching beside the ``rebasin`` package (used by ``benchmarks/landscape.py``).
+r"""Weight matching beside the ``rebasin`` package (used by ``benchmarks/landscape.py``).
 
 Two networks of one architecture trained independently (different initializations and data
 orders) on scikit-learn's digits upsampled to 28 x 28 (MLP 784-512-512-512-10) or 16 x 16

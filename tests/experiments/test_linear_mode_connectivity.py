@@ -6,7 +6,7 @@ import torch
 
 from dltheory.core import functionalize, torch_generator
 from dltheory.experiments.landscape import linear_mode_connectivity as lmc
-from dltheory.experiments.landscape.git_rebasin import ce_loss
+from dltheory.experiments.landscape.git_rebasin import ce_loss, fine_grid_barrier
 from dltheory.models.mlp import mlp
 from dltheory.probes.connectivity import barrier
 from dltheory.runner import run_experiment
@@ -19,7 +19,7 @@ def test_fine_grid_oracle_agrees_with_the_probe_on_a_batchnorm_mlp():
     pa = functionalize(net).params
     pb = functionalize(mlp([6, 8, 3], bias=[False, True], norm="batch", norm_affine=False, generator=torch_generator(0, "b"))).params
     test = (x[100:], y[100:])
-    fine, ts, errs = lmc.fine_grid_error(net, pa, pb, test, bn_x=x[:100], n=21)
+    fine, ts, errs = fine_grid_barrier(net, pa, pb, test, n=21, metric="error", bn_x=x[:100])
     probe = barrier(net, ce_loss, test, pa, pb, n=21, refine=False, metric="error", bn="recompute", bn_data=(x[:100],))
     np.testing.assert_allclose(probe.values, errs, atol=1e-12)
     assert probe.value == pytest.approx(fine, abs=1e-6)  # the probe forms the chord in float32

@@ -129,21 +129,30 @@ def lerp(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], t: float) -> di
     return {k: (1 - t) * a[k] + t * b[k] for k in a}
 
 
-def fine_grid_barrier(net: nn.Module, pa: dict[str, torch.Tensor], pb: dict[str, torch.Tensor], data, *, n: int = FINE_GRID) -> tuple[float, np.ndarray, np.ndarray]:
-    """Oracle: the largest gap of the loss above the endpoints' interpolation on ``n`` equispaced t, by plain forward passes.
+def fine_grid_barrier(net: nn.Module, pa: dict[str, torch.Tensor], pb: dict[str, torch.Tensor], data, *, n: int = FINE_GRID,
+                      metric: str = "loss", bn_x: torch.Tensor | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """Oracle: the largest gap of the loss (``metric="loss"``, cross-entropy) or the top-1 error (``"error"``) on ``data``
+    above the endpoints' interpolation on ``n`` equispaced t, by plain forward passes of a copy of ``net``. With ``bn_x``
+    each point's BatchNorm statistics are first recomputed on ``bn_x`` by ``torch.optim.swa_utils.update_bn`` and the
+    copy is evaluated in eval mode.
 
-    Returns (barrier, ts, losses)."""
+    Returns (barrier, ts, values)."""
     ts = np.linspace(0.0, 1.0, n)
     work = load(net, pa)
-    losses = []
-    with torch.no_grad():
-        named = dict(work.named_parameters())
-        for t in ts:
+    named = dict(work.named_parameters())
+    values = []
+    for t in ts:
+        with torch.no_grad():
             for k, v in lerp(pa, pb, float(t)).items():
                 named[k].copy_(v)
-            losses.append(float(F.cross_entropy(work(data[0]), data[1])))
-    losses = np.asarray(losses)
-    return gap_max(ts, losses), ts, losses
+        if bn_x is not None:
+            torch.optim.swa_utils.update_bn([(bn_x,)], work)
+            work.eval()
+        with torch.no_grad():
+            out = work(data[0])
+            values.append(float(F.cross_entropy(out, data[1])) if metric == "loss" else float((out.argmax(1) != data[1]).double().mean()))
+    values = np.asarray(values)
+    return gap_max(ts, values), ts, values
 
 
 def gap_max(ts: np.ndarray, losses: np.ndarray) -> float:

@@ -70,20 +70,18 @@ k = 139. Changed size (width 128, depth 3), seeds 1000-1009: 10/10 (at init 12.3
 
 from __future__ import annotations
 
-import copy
 from typing import Annotated, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
-from torch.nn.utils import vector_to_parameters
 
-from dltheory.core import flatten, functionalize, to_numpy
+from dltheory.core import functionalize, to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
 from dltheory.data.images import classification_split
 from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
-from dltheory.experiments.landscape.git_rebasin import ce_loss, gap_max, lerp
+from dltheory.experiments.landscape.git_rebasin import ce_loss, fine_grid_barrier
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
 from dltheory.probes.connectivity import barrier
@@ -93,24 +91,6 @@ SOURCE = "Frankle et al. 2020, Sec. 3 (Def. 1; stable: error barrier < 2%)"
 SOURCE_BN = "van Laarhoven 2017; Arora, Li, Lyu 2019 (a scale-invariant layer's gradient is orthogonal to its weights)"
 THRESHOLD = 0.02
 FINE = 101
-
-
-def fine_grid_error(net: torch.nn.Module, pa: dict, pb: dict, test: tuple, *, bn_x: torch.Tensor | None = None, n: int = FINE) -> tuple[float, np.ndarray, np.ndarray]:
-    """Oracle: the largest gap of the test error above the chord on ``n`` equispaced t, each point loaded into a copy of
-    ``net``; with ``bn_x`` its BatchNorm statistics are first recomputed on ``bn_x`` by ``torch.optim.swa_utils.update_bn``."""
-    ts = np.linspace(0.0, 1.0, n)
-    work = copy.deepcopy(net)
-    errs = []
-    for t in ts:
-        p = lerp(pa, pb, float(t))
-        with torch.no_grad():
-            vector_to_parameters(flatten({k: p[k] for k, _ in work.named_parameters()}), work.parameters())
-        if bn_x is not None:
-            torch.optim.swa_utils.update_bn([(bn_x,)], work)
-        with torch.no_grad():
-            errs.append(float((work.eval()(test[0]).argmax(1) != test[1]).double().mean()))
-    errs = np.asarray(errs)
-    return gap_max(ts, errs), ts, errs
 
 
 @register
@@ -212,7 +192,7 @@ class LinearModeConnectivity(Experiment):
                            cos, 1e-3, source=SOURCE_BN, oracle="closed form (the identity <W, grad_W L> = 0 of a scale-invariant layer)", kind="check")
         fine = {}
         for tag, k in (("k0", 0), ("last", ks[-1])):
-            fb, ts, errs = fine_grid_error(net, *ends[k], test_set, bn_x=train_set[0] if config.batchnorm else None)
+            fb, ts, errs = fine_grid_barrier(net, *ends[k], test_set, n=FINE, metric="error", bn_x=train_set[0] if config.batchnorm else None)
             fine[tag] = (ts, errs)
             log.claim_close(f"fine_grid_{tag}", f"the probe's error barrier at k = {k} (first pair) equals the largest gap on {FINE} t-values "
                             "by direct evaluation with recomputed statistics", results[k][0]["error"].value, fb,
