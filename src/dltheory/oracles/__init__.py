@@ -7,5 +7,7 @@ Submodules:
   min-Frobenius (least-norm) solutions they are contrasted with (cvxpy).
 - ``lasso``: the Lasso by scikit-learn's coordinate descent and by cvxpy, its objective and duality
   gap (sparse coding, Lecture 5; basis pursuit is ``interpolation.min_l1_interpolant``).
+- ``convolution``: convolutional dictionaries as explicit (banded-circulant) matrices, the reference
+  for the FFT solvers of :mod:`dltheory.sparse.convolutional`.
 - ``trace_norm``: weighted trace norms and the equalized factorizations that attain them (dropout, Lecture 3).
 """

@@ -1,4 +1,4 @@
-"""Sparse coding in torch: pursuit algorithms batched over signals, dictionaries, and LISTA.
+r"""Sparse coding in torch: pursuit algorithms batched over signals, dictionaries, and LISTA.
 
 Conventions: a dictionary ``D`` is (n, m) with unit-norm atoms as columns (where a routine
 needs them normalized it says so and checks); signals ``Y`` are (B, n), one per row; codes are
@@ -8,11 +8,24 @@ least-squares coefficients for a fixed support).
 
 Modules: ``pursuit`` (thresholds, ISTA/FISTA for the Lasso, OMP), ``layered`` (the multi-layer
 sparse model: layered thresholding and layered basis pursuit), ``lista`` (learned ISTA),
-``dictionary`` (normalization, mutual coherence, Babel function). Independent references:
+``dictionary`` (normalization, mutual coherence, Babel function), ``convolutional`` (convolutional
+sparse coding: filters (m, C, \*k), signals (B, C, \*N), codes (B, m, \*N); the convolutional Lasso
+by FFT-domain ADMM and FISTA, the stripe norm, coherence). Independent references:
 :mod:`dltheory.oracles.lasso` (scikit-learn, cvxpy, duality gap) and
-:func:`dltheory.oracles.interpolation.min_l1_interpolant` (basis pursuit as an LP).
+:func:`dltheory.oracles.interpolation.min_l1_interpolant` (basis pursuit as an LP), :func:`dltheory.oracles.convolution.circulant_dictionary` (a convolutional
+dictionary as an explicit matrix).
 """
 
+from dltheory.sparse.convolutional import (
+    conv_adjoint,
+    conv_admm,
+    conv_fista,
+    conv_lasso_objective,
+    conv_lipschitz,
+    conv_mutual_coherence,
+    conv_reconstruct,
+    stripe_norm,
+)
 from dltheory.sparse.dictionary import babel, check_dictionary, mutual_coherence, normalize_atoms
 from dltheory.sparse.layered import layered_basis_pursuit, layered_thresholding
 from dltheory.sparse.lista import LISTA
@@ -29,7 +42,8 @@ from dltheory.sparse.pursuit import (
 )
 
 __all__ = [
-    "LISTA", "LassoSolution", "OMPSolution", "babel", "check_dictionary", "fista", "hard_threshold", "ista",
+    "LISTA", "LassoSolution", "OMPSolution", "babel", "check_dictionary", "conv_adjoint", "conv_admm", "conv_fista",
+    "conv_lasso_objective", "conv_lipschitz", "conv_mutual_coherence", "conv_reconstruct", "fista", "hard_threshold", "ista",
     "lasso_objective", "layered_basis_pursuit", "layered_thresholding", "lipschitz_constant", "mutual_coherence",
-    "normalize_atoms", "omp", "soft_threshold",
+    "normalize_atoms", "omp", "soft_threshold", "stripe_norm",
 ]
