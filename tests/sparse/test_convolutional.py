@@ -16,11 +16,13 @@ from dltheory.sparse import mutual_coherence
 from dltheory.sparse.convolutional import (
     conv_adjoint,
     conv_admm,
+    conv_filter_update,
     conv_fista,
     conv_lasso_objective,
     conv_lipschitz,
     conv_mutual_coherence,
     conv_reconstruct,
+    learn_conv_dictionary,
     stripe_norm,
 )
 
@@ -179,3 +181,60 @@ def test_clear_errors():
         conv_reconstruct(torch.randn(3, 4, dtype=torch.float64), torch.zeros(1, 3, 4, dtype=torch.float64))
     with pytest.raises(DivergenceError, match="not finite"):
         conv_fista(D, torch.randn(2, 1, 9, dtype=torch.float64) * 10, 0.01, 200, L=1e-3, restart=False)
+
+
+def _shift_matrix(X: np.ndarray, C: int, k: tuple[int, ...]) -> np.ndarray:
+    """The explicit map from filters (m, C, *k) to signals (B, C, *N) for fixed codes, by numpy.roll of the codes."""
+    B, m, N = X.shape[0], X.shape[1], X.shape[2:]
+    cols = []
+    for j in range(m):
+        for c in range(C):
+            for t in np.ndindex(*k):
+                out = np.zeros((B, C, *N))
+                out[:, c] = np.roll(X[:, j], t, axis=tuple(range(1, 1 + len(N))))
+                cols.append(out.reshape(-1))
+    return np.stack(cols, axis=1)
+
+
+@pytest.mark.parametrize("case", ["1d-2ch", "2d"])
+def test_filter_update_solves_the_least_squares_problem(case):
+    m, C, k, N = CASES[case]
+    g = torch.Generator().manual_seed(7)
+    X = torch.randn(3, m, *N, generator=g, dtype=torch.float64)
+    Y = torch.randn(3, C, *N, generator=g, dtype=torch.float64)
+    A = _shift_matrix(X.numpy(), C, k)
+    d_ls = np.linalg.lstsq(A, Y.numpy().reshape(-1), rcond=None)[0]
+    D = conv_filter_update(X, Y, torch.zeros(m, C, *k, dtype=torch.float64), 3000, project=False)
+    np.testing.assert_allclose(D.numpy().reshape(-1), d_ls, atol=1e-6)
+    Dp = conv_filter_update(X, Y, torch.zeros(m, C, *k, dtype=torch.float64), 50)
+    assert (Dp.flatten(1).norm(dim=1) <= 1 + 1e-12).all()
+
+
+def _planted(seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    D = torch.randn(3, 1, 8, generator=g, dtype=torch.float64)
+    D = D / D.flatten(1).norm(dim=1)[:, None, None]
+    X = torch.randn(16, 3, 128, generator=g, dtype=torch.float64) * (torch.rand(16, 3, 128, generator=g) < 0.03)
+    return D, conv_reconstruct(D, X)
+
+
+def test_dictionary_learning_is_monotone_and_recovers_planted_filters():
+    D_true, Y = _planted()
+    res = learn_conv_dictionary(Y, 3, 8, 0.05, 60, D0=(D_true + 0.3 * torch.randn(D_true.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)))
+    h = res.objective.numpy()
+    assert (np.diff(h) <= 1e-12).all() and h[-1] < 0.5 * h[0]
+    assert (res.filters.flatten(1).norm(dim=1) <= 1 + 1e-12).all()
+    match = torch.nn.functional.conv1d(torch.nn.functional.pad(res.filters, (7, 7)), D_true).abs().amax(-1)  # |<learned, shifted true>|
+    assert (match.amax(0) > 0.99).all()
+    again = learn_conv_dictionary(Y, 3, 8, 0.05, 5, seed=3)
+    torch.testing.assert_close(again.filters, learn_conv_dictionary(Y, 3, 8, 0.05, 5, seed=3).filters, rtol=0, atol=0)  # seeded
+
+
+def test_dictionary_learning_errors():
+    _, Y = _planted()
+    with pytest.raises(ValueError, match=r"`filter_size\[0\]` must be an int <= 128"):
+        learn_conv_dictionary(Y, 3, 200, 0.05, 5)
+    with pytest.raises(ValueError, match="`D0` must have shape"):
+        learn_conv_dictionary(Y, 3, 8, 0.05, 5, D0=torch.zeros(2, 1, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="`num_filters` must be an int >= 1"):
+        learn_conv_dictionary(Y, 0, 8, 0.05, 5)

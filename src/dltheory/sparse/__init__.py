@@ -10,20 +10,23 @@ Modules: ``pursuit`` (thresholds, ISTA/FISTA for the Lasso, OMP), ``layered`` (t
 sparse model: layered thresholding and layered basis pursuit), ``lista`` (learned ISTA),
 ``dictionary`` (normalization, mutual coherence, Babel function), ``convolutional`` (convolutional
 sparse coding: filters (m, C, \*k), signals (B, C, \*N), codes (B, m, \*N); the convolutional Lasso
-by FFT-domain ADMM and FISTA, the stripe norm, coherence). Independent references:
+by FFT-domain ADMM and FISTA, convolutional dictionary learning, the stripe norm, coherence). Independent references:
 :mod:`dltheory.oracles.lasso` (scikit-learn, cvxpy, duality gap) and
 :func:`dltheory.oracles.interpolation.min_l1_interpolant` (basis pursuit as an LP), :func:`dltheory.oracles.convolution.circulant_dictionary` (a convolutional
 dictionary as an explicit matrix).
 """
 
 from dltheory.sparse.convolutional import (
+    ConvDictionary,
     conv_adjoint,
     conv_admm,
+    conv_filter_update,
     conv_fista,
     conv_lasso_objective,
     conv_lipschitz,
     conv_mutual_coherence,
     conv_reconstruct,
+    learn_conv_dictionary,
     stripe_norm,
 )
 from dltheory.sparse.dictionary import babel, check_dictionary, mutual_coherence, normalize_atoms
@@ -42,8 +45,9 @@ from dltheory.sparse.pursuit import (
 )
 
 __all__ = [
-    "LISTA", "LassoSolution", "OMPSolution", "babel", "check_dictionary", "conv_adjoint", "conv_admm", "conv_fista",
-    "conv_lasso_objective", "conv_lipschitz", "conv_mutual_coherence", "conv_reconstruct", "fista", "hard_threshold", "ista",
+    "ConvDictionary", "LISTA", "LassoSolution", "OMPSolution", "babel", "check_dictionary", "conv_adjoint", "conv_admm",
+    "conv_filter_update", "conv_fista", "conv_lasso_objective", "conv_lipschitz", "conv_mutual_coherence", "conv_reconstruct",
+    "fista", "learn_conv_dictionary", "hard_threshold", "ista",
     "lasso_objective", "layered_basis_pursuit", "layered_thresholding", "lipschitz_constant", "mutual_coherence",
     "normalize_atoms", "omp", "soft_threshold", "stripe_norm",
 ]

@@ -26,13 +26,17 @@ tested against. Everything follows ``D``'s dtype (float32/float64) and device.
   Found. Trends Mach. Learn. 3(1), 2011, sec. 3.4.1), SPORCO ``admm.cbpdn.ConvBPDN``'s defaults.
 - :func:`stripe_norm`: the :math:`\ell_{0,\infty}` norm, the most nonzeros in one stripe (the
   (2k-1)^d positions of all m maps that overlap one k-patch of the signal).
+- :func:`learn_conv_dictionary`: convolutional dictionary learning, alternating FISTA on the codes
+  and projected gradient on the filters (:func:`conv_filter_update`, unit-norm ball), monotone.
 - :func:`conv_mutual_coherence`: the mutual coherence of the global dictionary from the filters'
   cross-correlations at every shift (signals of size >= 2k - 1).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -216,7 +220,7 @@ def conv_fista(D: Tensor, Y: Tensor, lam: float | Tensor, steps: int, *, tol: fl
 
 
 def conv_admm(D: Tensor, Y: Tensor, lam: float, steps: int, *, tol: float | None = None, rho: float | None = None,
-              relax: float = 1.8, auto_rho: bool = True, x0: Tensor | None = None, nonnegative: bool = False,
+              relax: float = 1.8, auto_rho: bool = True, rho_period: int = 10, x0: Tensor | None = None, nonnegative: bool = False,
               history: bool = False) -> LassoSolution:
     r"""ADMM for the convolutional Lasso in the Fourier domain (Wohlberg, IEEE TIP 25(1), 2016), batched over signals.
 
@@ -237,8 +241,14 @@ def conv_admm(D: Tensor, Y: Tensor, lam: float, steps: int, *, tol: float | None
             <= tol (SPORCO's ``RelStopTol``; checked each step, whole batch).
         rho: the penalty; default :math:`50\lambda + 1` (SPORCO's ``ConvBPDN`` default).
         relax: over-relaxation :math:`\alpha \in (0, 2)`; default 1.8.
-        auto_rho: residual balancing every 10 steps: :math:`\rho \leftarrow 2\rho` when the primal
-            residual exceeds 10x the dual, :math:`\rho/2` in the opposite case (u rescaled).
+        auto_rho: adaptive residual balancing every ``rho_period`` steps (Wohlberg, "ADMM penalty parameter
+            selection by residual balancing", arXiv:1704.06209, 2017): with the relative residuals
+            r, s above and the target ratio :math:`\xi = 1 + 18.3^{\log_{10}\lambda + 1}`,
+            :math:`\rho` is multiplied by :math:`\tau = \min(\sqrt{r/(\xi s)}, 1000)` when
+            :math:`r > 1.2\,\xi s` and divided by :math:`\min(\sqrt{\xi s/r}, 1000)` when
+            :math:`s > 1.2\,r/\xi` (u rescaled): SPORCO's ``ConvBPDN`` rule, which applies it every
+            step; the default period 10 (Boyd et al.'s suggestion) lets small problems converge to
+            1e-9 where adapting every step keeps them ~1% off.
         x0: warm start for ``y`` (codes, B, m, \*N); nonnegative: :math:`x \ge 0` as well.
         history: the objective at ``y`` after each step, (k, B).
 
@@ -254,19 +264,26 @@ def conv_admm(D: Tensor, Y: Tensor, lam: float, steps: int, *, tol: float | None
     relax = check_float("relax", relax, minimum=0.0, strict_min=True)
     if relax >= 2:
         raise ValueError(f"`relax` must be a float in (0, 2); got {relax}.")
+    rho_period = check_int("rho_period", rho_period, minimum=1)
+    xi = 1 + 18.3 ** (math.log10(lam) + 1)  # the residual ratio aimed at (Wohlberg 2017, sec. VI.C)
     op = _Operator(D, Y.shape[2:])
     DSf = op.adjoint_f(op.fft(Y))  # (B, m, *F)
     if op.C == 1:
-        a = op.Df[:, 0]  # (m, *F)
-        aa = (a.abs() ** 2).sum(0)  # (*F)
+        ac = op.Df[:, 0].conj().resolve_conj()  # (m, *F): the conjugate filters
+        aa = (op.Df[:, 0].abs() ** 2).sum(0)  # (*F): ||D(w)||^2
     else:
         A = op.Df.movedim((0, 1), (-1, -2))  # (*F, C, m)
         AAh = A @ A.mH  # (*F, C, C)
         eye = torch.eye(op.C, dtype=AAh.dtype, device=AAh.device)
+    cache: dict[float, Tensor] = {}
 
     def solve(b: Tensor, rho: float) -> Tensor:  # (rho I + A^H A)^{-1} b, per frequency
-        if op.C == 1:
-            return (b - a.conj() * ((a * b).sum(1, keepdim=True) / (rho + aa))) / rho
+        if op.C == 1:  # Sherman-Morrison: (b - conj(a) (a^T b) / (rho + a^H a)) / rho
+            if rho not in cache:
+                cache.clear()
+                cache[rho] = 1 / (rho + aa)
+            c = torch.linalg.vecdot(ac, b, dim=1).mul_(cache[rho]).unsqueeze(1)  # a^T b / (rho + |a|^2)  (B, 1, *F)
+            return torch.addcmul(b, ac, c, value=-1).div_(rho)
         Ab = op.forward_f(b)  # (B, C, *F)
         v = torch.linalg.solve(rho * eye + AAh, Ab.movedim(1, -1).unsqueeze(-1)).squeeze(-1).movedim(-1, 1)
         return (b - op.adjoint_f(v)) / rho
@@ -274,25 +291,27 @@ def conv_admm(D: Tensor, Y: Tensor, lam: float, steps: int, *, tol: float | None
     u = torch.zeros_like(y)
     hist, converged, k = [], (False if tol is not None else None), 0
     for k in range(1, steps + 1):  # noqa: B007
-        x = op.ifft(solve(DSf + rho * op.fft(y - u), rho))
-        xr = relax * x + (1 - relax) * y
+        x = op.ifft(solve(torch.add(DSf, op.fft(y - u), alpha=rho), rho))
+        v = torch.lerp(y, x, relax).add_(u)  # alpha x + (1 - alpha) y + u
         y_old = y
-        y = _soft(xr + u, lam / rho, nonnegative)
-        u = u + xr - y
+        y = _soft(v, lam / rho, nonnegative)
+        u = v.sub_(y)  # u + x_relaxed - y
         if history:
             hist.append(_objective(op, Y, y, lam).detach())
-        check = tol is not None or (auto_rho and k % 10 == 0)
-        if check:
+        if tol is not None or auto_rho:
             r = float(torch.linalg.vector_norm(x - y)) / max(float(torch.linalg.vector_norm(x)), float(torch.linalg.vector_norm(y)), 1e-300)
             s = rho * float(torch.linalg.vector_norm(y - y_old)) / max(rho * float(torch.linalg.vector_norm(u)), 1e-300)
             if tol is not None and r <= tol and s <= tol:
                 converged = True
                 break
-            if auto_rho and k % 10 == 0:
-                if r > 10 * s:
-                    rho, u = 2 * rho, u / 2
-                elif s > 10 * r:
-                    rho, u = rho / 2, u * 2
+            if auto_rho and k % rho_period == 0 and r > 0 and s > 0:
+                if r > 1.2 * xi * s:
+                    tau = min((r / (xi * s)) ** 0.5, 1000.0)
+                elif s > 1.2 * r / xi:
+                    tau = 1 / min((xi * s / r) ** 0.5, 1000.0)
+                else:
+                    tau = 1.0
+                rho, u = rho * tau, u / tau
     return _finish(op, Y, y, lam, k, converged, hist, "convolutional ADMM")
 
 
@@ -344,3 +363,109 @@ def conv_mutual_coherence(D: Tensor) -> float:
     idx = torch.arange(D.shape[0], device=D.device)
     G[centre][idx, idx] = 0  # the atoms themselves
     return float(G.max())
+
+
+# --------------------------------------------------------------------------- dictionary learning
+
+
+@dataclass(frozen=True)
+class ConvDictionary:
+    r"""Result of :func:`learn_conv_dictionary`.
+
+    Attributes:
+        filters: the learned filters (m, C, \*k), each of norm <= 1.
+        codes: the codes of the training signals (B, m, \*N) for those filters.
+        objective: the mean convolutional Lasso objective per signal after each outer iteration, (iterations,).
+    """
+
+    filters: Tensor
+    codes: Tensor
+    objective: Tensor
+
+
+def _filter_lipschitz(Xf: Tensor) -> Tensor:
+    """max over frequencies of lambda_max(sum_b conj(X_b(w)) X_b(w)^T): the Lipschitz constant of the filter update."""
+    G = torch.einsum("bm...,bn...->...mn", Xf.conj(), Xf)  # (*F, m, m), Hermitian PSD
+    return torch.linalg.eigvalsh(G)[..., -1].max()
+
+
+def conv_filter_update(X: Tensor, Y: Tensor, D: Tensor, steps: int, *, project: bool = True) -> Tensor:
+    r"""Projected gradient on the filters for fixed codes: :math:`\min_{d} \tfrac12\|\sum_j d_j \circledast x_j - y\|^2`, :math:`\|d_j\| \le 1`.
+
+    Starts from ``D`` (m, C, \*k); codes ``X`` (B, m, \*N), signals ``Y`` (B, C, \*N). The gradient
+    of the padded filters comes by FFT and is cropped to the filters' support; the step is
+    :math:`1/L` with L the largest eigenvalue over frequencies of :math:`\sum_b \hat x_b^* \hat x_b^\top`
+    (exact for the unconstrained-support problem, an upper bound with the support), so every
+    step decreases the objective (Beck & Teboulle's projected gradient descent lemma). With
+    ``project`` off, plain gradient descent on the cropped filters (the least-squares problem).
+    """
+    D = check_filters(D)
+    Y = check_conv_signals(D, Y)
+    X = _check_conv_codes(D, X, Y.shape[0], Y.shape[2:], "X")
+    steps = check_int("steps", steps, minimum=1)
+    op = _Operator(D, Y.shape[2:])
+    Xf, Yf = op.fft(X), op.fft(Y)
+    L = float(_filter_lipschitz(Xf))
+    if L == 0:
+        return D.clone()
+    crop = (slice(None), slice(None), *(slice(0, k) for k in D.shape[2:]))
+    for _ in range(steps):
+        Df = op.fft(D)  # (m, C, *F)
+        Rf = torch.einsum("mc...,bm...->bc...", Df, Xf) - Yf  # (B, C, *F)
+        g = op.ifft(torch.einsum("bm...,bc...->mc...", Xf.conj(), Rf))[crop]
+        D = D - g / L
+        if project:
+            norms = D.flatten(1).norm(dim=1).clamp(min=1.0)
+            D = D / norms.reshape(-1, *([1] * (D.ndim - 1)))
+    return D
+
+
+def learn_conv_dictionary(Y: Tensor, num_filters: int, filter_size: int | Sequence[int], lam: float, iterations: int, *,
+                          code_steps: int = 20, filter_steps: int = 10, D0: Tensor | None = None, seed: int = 0,
+                          progress=None) -> ConvDictionary:
+    r"""Convolutional dictionary learning by alternating minimization (batch; Bristow, Eriksson & Lucey 2013; Wohlberg 2016).
+
+    .. math:: \min_{\{d_j\},\{x_{b,j}\}} \sum_b \tfrac12\Big\|\sum_j d_j \circledast x_{b,j} - y_b\Big\|^2 + \lambda\sum_{b,j}\|x_{b,j}\|_1,\qquad \|d_j\|_2 \le 1 .
+
+    Each outer iteration runs ``code_steps`` of :func:`conv_fista` from the previous codes (kept
+    only if they lower the objective) and ``filter_steps`` of :func:`conv_filter_update`, so the
+    objective never increases. Signals ``Y`` (B, C, \*N) (1-D or 2-D); ``filter_size`` an int or one
+    size per dimension; initial filters ``D0`` (m, C, \*k) or Gaussian (seeded by ``seed``, on Y's
+    device and dtype) scaled to unit norm. ``progress``: an optional callable ``(iteration, objective)``.
+
+    Returns :class:`ConvDictionary`.
+    """
+    Y = check_tensor("Y", Y, ndim=(3, 4))
+    d = Y.ndim - 2
+    num_filters = check_int("num_filters", num_filters, minimum=1)
+    k = (filter_size,) * d if isinstance(filter_size, int) else tuple(filter_size)
+    if len(k) != d:
+        raise ValueError(f"`filter_size` must be an int or {d} sizes for signals of shape {tuple(Y.shape)}; got {filter_size!r}.")
+    for i, (ki, n) in enumerate(zip(k, Y.shape[2:], strict=True)):
+        check_int(f"filter_size[{i}]", ki, minimum=1, maximum=n)
+    lam = check_float("lam", lam, minimum=0.0)
+    iterations = check_int("iterations", iterations, minimum=1)
+    if D0 is None:
+        g = torch.Generator(device=Y.device).manual_seed(check_int("seed", seed, minimum=0))
+        D = torch.randn(num_filters, Y.shape[1], *k, generator=g, dtype=Y.dtype, device=Y.device)
+        D = D / D.flatten(1).norm(dim=1).reshape(-1, *([1] * (d + 1)))
+    else:
+        D = check_filters(D0, "D0")
+        if tuple(D.shape) != (num_filters, Y.shape[1], *k) or D.dtype != Y.dtype or D.device != Y.device:
+            raise ValueError(f"`D0` must have shape {(num_filters, Y.shape[1], *k)} and Y's dtype and device; got {tuple(D.shape)}, {D.dtype}, {D.device}.")
+    X = torch.zeros(Y.shape[0], num_filters, *Y.shape[2:], dtype=Y.dtype, device=Y.device)
+    history = []
+    with torch.no_grad():
+        for it in range(iterations):
+            f_old = conv_lasso_objective(D, Y, X, lam).sum()
+            sol = conv_fista(D, Y, lam, code_steps, x0=X)
+            if float(sol.objective.sum()) <= float(f_old):
+                X = sol.codes
+            D = conv_filter_update(X, Y, D, filter_steps)
+            f = conv_lasso_objective(D, Y, X, lam).mean()
+            history.append(f)
+            if not bool(torch.isfinite(f)):
+                raise DivergenceError(it + 1, float(f), "convolutional dictionary learning produced a non-finite objective.")
+            if progress is not None:
+                progress(it + 1, float(f))
+    return ConvDictionary(D, X, torch.stack(history))

@@ -57,7 +57,7 @@ def _soft(x: Tensor, lam: float | Tensor, nonnegative: bool) -> Tensor:
     """:func:`soft_threshold` without the check of ``lam`` (a tensor check costs a host sync)."""
     if nonnegative:
         return torch.relu(x - lam)
-    return torch.sign(x) * torch.relu(x.abs() - lam)
+    return x - torch.clamp(x, -lam, lam)  # = sign(x) max(|x| - lam, 0), in two passes
 
 
 def _threshold_level(lam: float | Tensor) -> float | Tensor:
