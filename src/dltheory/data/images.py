@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -60,3 +61,49 @@ def classification_split(dataset: str, num_train: int, *, data_root: str | None 
         return x.reshape(len(x), -1).to(device=device, dtype=dtype), y.to(device)
 
     return flat(xtr[:num_train], ytr[:num_train]), flat(xte, yte)
+
+
+SAMPLE_IMAGES = ("china.jpg", "flower.jpg")  # scikit-learn's bundled natural images, 427 x 640 RGB
+
+
+def sample_images(*, dtype: torch.dtype = torch.float64, device=None, gray: bool = True) -> Tensor:
+    """scikit-learn's two bundled natural photographs (china, flower) as (2, 427, 640) grayscale in [0, 1] (``gray=False``: (2, 3, 427, 640) RGB).
+
+    Grayscale is the mean of the three channels. Nothing is downloaded: the JPEGs ship with scikit-learn.
+    """
+    from sklearn.datasets import load_sample_image
+
+    rgb = torch.tensor(np.stack([load_sample_image(name) for name in SAMPLE_IMAGES]), dtype=dtype, device=device) / 255.0  # (2, H, W, 3)
+    return rgb.mean(-1) if gray else rgb.permute(0, 3, 1, 2).contiguous()
+
+
+def highpass(images: Tensor, *, weight: float = 5.0) -> Tensor:
+    r"""The high-pass part of images (..., H, W): the image minus its Tikhonov low-pass (periodic boundary).
+
+    The low-pass solves :math:`\min_u \|u - s\|^2 + w\|\nabla u\|^2` in the Fourier domain,
+    :math:`\hat u = \hat s / (1 + w|\hat\nabla|^2)` with the periodic finite-difference gradient, the
+    usual preprocessing before convolutional sparse coding (SPORCO's ``tikhonov_filter``).
+    """
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
+        raise ValueError(f"`weight` must be a float > 0; got {weight!r}.")
+    H, W = images.shape[-2:]
+    wy = torch.fft.fftfreq(H, dtype=images.dtype, device=images.device)[:, None]
+    wx = torch.fft.rfftfreq(W, dtype=images.dtype, device=images.device)[None, :]
+    lowpass = 1 / (1 + weight * ((2 * torch.sin(torch.pi * wy)) ** 2 + (2 * torch.sin(torch.pi * wx)) ** 2))
+    return images - torch.fft.irfft2(torch.fft.rfft2(images) * lowpass, s=(H, W))
+
+
+def random_patches(images: Tensor, size: int, count: int, *, generator: torch.Generator) -> Tensor:
+    """``count`` square patches of side ``size`` at uniformly random positions of random images of (N, H, W), as (count, size * size)."""
+    if images.ndim != 3:
+        raise ValueError(f"`images` must be (N, H, W); got shape {tuple(images.shape)}.")
+    N, H, W = images.shape
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= min(H, W):
+        raise ValueError(f"`size` must be an int in [1, {min(H, W)}]; got {size!r}.")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"`count` must be an int >= 1; got {count!r}.")
+    n = torch.randint(N, (count,), generator=generator).to(images.device)
+    i = torch.randint(H - size + 1, (count,), generator=generator).to(images.device)
+    j = torch.randint(W - size + 1, (count,), generator=generator).to(images.device)
+    r = torch.arange(size, device=images.device)
+    return images[n[:, None, None], (i[:, None] + r)[:, :, None], (j[:, None] + r)[:, None, :]].reshape(count, size * size)
