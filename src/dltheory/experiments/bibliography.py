@@ -66,6 +66,12 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     _P("xu2024", "Zhi-Qin John Xu, Yaoyu Zhang, Tao Luo", 2024, "Overview frequency principle/spectral bias in deep learning", "Communications on Applied Mathematics and Computation", 3, "dropout/frequency-principle"),
     _P("zhou2022", "Hanxu Zhou, Qixuan Zhou, Tao Luo, Yaoyu Zhang, Zhi-Qin John Xu", 2022, "Towards understanding the condensation of neural networks at initial training", "NeurIPS 2022", 3, "dropout/condensation"),
     _P("caruana2001", "Rich Caruana, Steve Lawrence, C. Lee Giles", 2001, "Overfitting in neural nets: backpropagation, conjugate gradient, and early stopping", "NeurIPS 2000 (NIPS 13)", 3, "dropout/early-stopping"),
+    _P("zhang2017", "Chiyuan Zhang, Samy Bengio, Moritz Hardt, Benjamin Recht, Oriol Vinyals", 2017, "Understanding deep learning requires rethinking generalization", "ICLR 2017", 3, "generalization/random-labels"),
+    _P("arpit2017", "Devansh Arpit, Stanislaw Jastrzebski, Nicolas Ballas, David Krueger, Emmanuel Bengio, Maxinder S. Kanwal, Tegan Maharaj, Asja Fischer, Aaron Courville, Yoshua Bengio, Simon Lacoste-Julien", 2017, "A closer look at memorization in deep networks", "ICML 2017", 3, "generalization/random-labels"),
+    _P("belkin2019", "Mikhail Belkin, Daniel Hsu, Siyuan Ma, Soumik Mandal", 2019, "Reconciling modern machine-learning practice and the classical bias-variance trade-off", "PNAS 116(32):15849-15854", 3, "generalization/double-descent"),
+    _P("nakkiran2020", "Preetum Nakkiran, Gal Kaplun, Yamini Bansal, Tristan Yang, Boaz Barak, Ilya Sutskever", 2020, "Deep double descent: where bigger models and more data hurt", "ICLR 2020", 3, "generalization/double-descent"),
+    _P("serra2018", "Thiago Serra, Christian Tjandraatmadja, Srikumar Ramalingam", 2018, "Bounding and counting linear regions of deep neural networks", "ICML 2018", 1, "expressivity/linear-regions"),
+    _P("hanin2019", "Boris Hanin, David Rolnick", 2019, "Deep ReLU networks have surprisingly few activation patterns", "NeurIPS 2019", 1, "expressivity/linear-regions"),
     # Lecture 4: landscapes
     _P("ge2016", "Rong Ge, Jason D. Lee, Tengyu Ma", 2016, "Matrix completion has no spurious local minimum", "NeurIPS 2016", 4, "landscape/matrix-completion"),
     _P("ge2017", "Rong Ge, Jason D. Lee, Tengyu Ma", 2017, "Learning one-hidden-layer neural networks with landscape design", "ICLR 2018 (arXiv:1711.00501)", 4, "landscape/one-hidden-layer-design"),
