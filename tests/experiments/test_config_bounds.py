@@ -39,6 +39,7 @@ BOUNDED = [
     "landscape/filter-normalization",
     "sparse-coding/ml-csc-pursuit",
     "generalization/double-descent",
+    "expressivity/linear-regions",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
