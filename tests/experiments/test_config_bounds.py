@@ -40,6 +40,7 @@ BOUNDED = [
     "sparse-coding/ml-csc-pursuit",
     "generalization/double-descent",
     "expressivity/linear-regions",
+    "sparse-coding/csc-local-global",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
