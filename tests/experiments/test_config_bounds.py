@@ -41,6 +41,7 @@ BOUNDED = [
     "generalization/double-descent",
     "expressivity/linear-regions",
     "sparse-coding/csc-local-global",
+    "sparse-coding/residual-as-pursuit",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"

@@ -7,7 +7,7 @@ and is differentiable where that makes sense (thresholds, unrolled ISTA/FISTA, L
 least-squares coefficients for a fixed support).
 
 Modules: ``pursuit`` (thresholds, ISTA/FISTA for the Lasso, OMP), ``layered`` (the multi-layer
-sparse model: layered thresholding and layered basis pursuit), ``lista`` (learned ISTA),
+sparse model: layered thresholding and layered basis pursuit), ``lista`` (learned ISTA), ``residual`` (a residual network of dilated Conv1d blocks that is ISTA),
 ``dictionary`` (normalization, mutual coherence, Babel function), ``convolutional`` (convolutional
 sparse coding: filters (m, C, \*k), signals (B, C, \*N), codes (B, m, \*N); the convolutional Lasso
 by FFT-domain ADMM and FISTA, convolutional dictionary learning, the stripe norm, coherence). Independent references:
@@ -43,11 +43,12 @@ from dltheory.sparse.pursuit import (
     omp,
     soft_threshold,
 )
+from dltheory.sparse.residual import ResidualPursuit, stuffed_filters
 
 __all__ = [
     "ConvDictionary", "LISTA", "LassoSolution", "OMPSolution", "babel", "check_dictionary", "conv_adjoint", "conv_admm",
     "conv_filter_update", "conv_fista", "conv_lasso_objective", "conv_lipschitz", "conv_mutual_coherence", "conv_reconstruct",
     "fista", "learn_conv_dictionary", "hard_threshold", "ista",
     "lasso_objective", "layered_basis_pursuit", "layered_thresholding", "lipschitz_constant", "mutual_coherence",
-    "normalize_atoms", "omp", "soft_threshold", "stripe_norm",
+    "normalize_atoms", "omp", "ResidualPursuit", "soft_threshold", "stripe_norm", "stuffed_filters",
 ]
