@@ -42,6 +42,7 @@ BOUNDED = [
     "expressivity/linear-regions",
     "sparse-coding/csc-local-global",
     "sparse-coding/residual-as-pursuit",
+    "intro/residual-trainability",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"

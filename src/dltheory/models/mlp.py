@@ -141,3 +141,48 @@ def mlp(sizes: Sequence[int], *, activation: str = "relu", bias: bool | Sequence
                 layers[f"norm{i + 1}"] = nn.LayerNorm(fan_out, elementwise_affine=norm_affine, dtype=dtype, device=generator.device)
             layers[f"act{i + 1}"] = activation_module(activation)
     return nn.Sequential(layers)
+
+
+class ResidualMLP(nn.Module):
+    r"""A fully connected residual network: :math:`h_0 = \sigma(W_\text{in}x)`, :math:`h_{b+1} = h_b + \alpha\,V_b\,\sigma(U_b h_b)`, output :math:`W_\text{out}\sigma(h_B)`.
+
+    ``blocks`` blocks of two ``width x width`` linear layers each (2 * blocks hidden layers, the same
+    weight count as a plain :func:`mlp` with that many ``width x width`` layers), identity shortcuts
+    (He et al., CVPR 2016, with two-layer branches as in their basic block; fully connected, no
+    normalization), He-normal weights and zero biases. The branch scale :math:`\alpha = 1/\sqrt{B}` keeps
+    the forward variance bounded in depth at initialization (without it, each block doubles it in
+    expectation and deep nets overflow). ``shortcuts=False`` drops the identity and the scale, giving
+    the plain network :math:`h_{b+1} = \sigma(V_b\,\sigma(U_b h_b))` of the same layers.
+
+    Args:
+        d_in, width, d_out: input size, hidden width, outputs.
+        blocks: residual blocks B >= 1.
+        shortcuts: identity shortcuts (True) or a plain stack (False).
+        generator: draws the weights (its device is the parameters').
+        dtype: parameter dtype.
+    """
+
+    def __init__(self, d_in: int, width: int, d_out: int, *, blocks: int, shortcuts: bool = True, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        d_in, width, d_out = (check_int(n, v, minimum=1) for n, v in (("d_in", d_in), ("width", width), ("d_out", d_out)))
+        self.blocks = check_int("blocks", blocks, minimum=1)
+        self.shortcuts = bool(shortcuts)
+        self.alpha = self.blocks**-0.5 if self.shortcuts else 1.0
+
+        def linear(fi: int, fo: int) -> nn.Linear:
+            lin = torch.nn.utils.skip_init(nn.Linear, fi, fo, dtype=dtype, device=generator.device)
+            lin.weight = nn.Parameter(init_weight((fo, fi), fan_in=fi, fan_out=fo, init="he_normal", gain=1.0, generator=generator, dtype=dtype))
+            lin.bias = nn.Parameter(torch.zeros(fo, dtype=dtype, device=generator.device))
+            return lin
+
+        self.input = linear(d_in, width)
+        self.branch_in = nn.ModuleList([linear(width, width) for _ in range(self.blocks)])
+        self.branch_out = nn.ModuleList([linear(width, width) for _ in range(self.blocks)])
+        self.output = linear(width, d_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.relu(self.input(x.flatten(1)))
+        for u, v in zip(self.branch_in, self.branch_out, strict=True):
+            z = v(torch.relu(u(h)))
+            h = h + self.alpha * z if self.shortcuts else torch.relu(z)
+        return self.output(torch.relu(h) if self.shortcuts else h)
