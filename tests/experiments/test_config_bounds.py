@@ -43,6 +43,7 @@ BOUNDED = [
     "sparse-coding/csc-local-global",
     "sparse-coding/residual-as-pursuit",
     "intro/residual-trainability",
+    "generalization/random-labels",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
