@@ -38,6 +38,7 @@ BOUNDED = [
     "landscape/mode-connectivity",
     "landscape/filter-normalization",
     "sparse-coding/ml-csc-pursuit",
+    "sparse-coding/natural-image-dictionary",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
