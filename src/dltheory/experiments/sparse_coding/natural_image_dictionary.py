@@ -50,7 +50,19 @@ Negative control (tests/experiments/test_natural_image_dictionary.py): ``source 
 on Gaussian noise with the same covariance as the whitened patches: no structure beyond second order,
 so claims 1, 3 and 5 fail (atoms global and poorly fit by Gabors, kurtosis 3).
 
-Checked on: (filled in below from measured runs.)
+Checked on: quick preset, seeds 0 and 400-419 (21 seeds): every claim and check holds on every seed.
+Across 400-419: median Gabor R^2 0.803-0.886 learned vs 0.653-0.727 PCA (the margin over 0.8 is thin:
+seed 408 gives 0.803); median spread 0.773-0.824 learned vs 1.013-1.030 PCA, null 1% quantile
+0.852-0.858; median response kurtosis 10.9-16.9 learned (PCA 11.3-12.2: whitened photographs are
+heavy-tailed in any local basis, so no learned-vs-PCA kurtosis claim is made), Gaussian-patch responses
+2.92-3.07; Lasso-code kurtosis 66-73 on the photographs, 15-16 on the Gaussian surrogate (the
+thresholding artefact). Negative control (source = gaussian, seed 0): R^2 0.50, spread 0.966,
+kurtosis 3.06: claims 1, 2, 3 and 5 fail. Quick wall time 8-10 s on one thread of a lightly loaded
+2-core machine (up to 36 s under a load average of 6), above the ~6 s target.
+Changed size, patch_size = 10, num_atoms = 100, seeds 400-404: claims 2-5 hold, but claim 1 fails on
+all five (median R^2 0.72-0.77); with 1000 iterations seed 400 passes (0.815) and seed 402 does not
+(0.793): at 10 x 10 only about half the atoms reach R^2 0.8 at these budgets (not loosened; open).
+Full preset: not run yet.
 """
 
 from __future__ import annotations
@@ -173,7 +185,7 @@ class NaturalImageDictionary(Experiment):
         codes = res.codes.numpy()
         used = (codes != 0).any(0)
         kurt_codes = pearson_kurtosis(codes[:, used])
-        codes_g = fista(res.dictionary, gauss, config.lam, 4 * config.code_steps).codes.numpy()
+        codes_g = fista(res.dictionary, gauss, config.lam, config.code_steps).codes.numpy()  # as the training codes were made
         kurt_codes_g = pearson_kurtosis(codes_g[:, (codes_g != 0).any(0)])
         planted = np.array([1.0, 0.45 * P, 0.55 * P, 0.7, 0.15 * P, 0.25 * P, 0.2, 0.5])
         r2_planted = fit_gabor(gabor(planted, P).ravel())[0]
