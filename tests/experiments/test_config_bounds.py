@@ -44,6 +44,7 @@ BOUNDED = [
     "sparse-coding/residual-as-pursuit",
     "intro/residual-trainability",
     "generalization/random-labels",
+    "sparse-coding/natural-image-dictionary",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"

@@ -8,7 +8,8 @@ least-squares coefficients for a fixed support).
 
 Modules: ``pursuit`` (thresholds, ISTA/FISTA for the Lasso, OMP), ``layered`` (the multi-layer
 sparse model: layered thresholding and layered basis pursuit), ``lista`` (learned ISTA), ``residual`` (a residual network of dilated Conv1d blocks that is ISTA),
-``dictionary`` (normalization, mutual coherence, Babel function), ``convolutional`` (convolutional
+``dictionary`` (normalization, mutual coherence, Babel function), ``learning`` (dictionary learning
+on signals: FISTA codes and block-coordinate atoms, full batch or online), ``convolutional`` (convolutional
 sparse coding: filters (m, C, \*k), signals (B, C, \*N), codes (B, m, \*N); the convolutional Lasso
 by FFT-domain ADMM and FISTA, convolutional dictionary learning, the stripe norm, coherence). Independent references:
 :mod:`dltheory.oracles.lasso` (scikit-learn, cvxpy, duality gap) and
@@ -31,6 +32,12 @@ from dltheory.sparse.convolutional import (
 )
 from dltheory.sparse.dictionary import babel, check_dictionary, mutual_coherence, normalize_atoms
 from dltheory.sparse.layered import layered_basis_pursuit, layered_thresholding
+from dltheory.sparse.learning import (
+    LearnedDictionary,
+    dictionary_objective,
+    dictionary_update,
+    learn_dictionary,
+)
 from dltheory.sparse.lista import LISTA
 from dltheory.sparse.pursuit import (
     LassoSolution,
@@ -46,9 +53,9 @@ from dltheory.sparse.pursuit import (
 from dltheory.sparse.residual import ResidualPursuit, stuffed_filters
 
 __all__ = [
-    "ConvDictionary", "LISTA", "LassoSolution", "OMPSolution", "babel", "check_dictionary", "conv_adjoint", "conv_admm",
+    "ConvDictionary", "LISTA", "LassoSolution", "LearnedDictionary", "OMPSolution", "babel", "check_dictionary", "conv_adjoint", "conv_admm",
     "conv_filter_update", "conv_fista", "conv_lasso_objective", "conv_lipschitz", "conv_mutual_coherence", "conv_reconstruct",
-    "fista", "learn_conv_dictionary", "hard_threshold", "ista",
+    "dictionary_objective", "dictionary_update", "fista", "learn_dictionary", "learn_conv_dictionary", "hard_threshold", "ista",
     "lasso_objective", "layered_basis_pursuit", "layered_thresholding", "lipschitz_constant", "mutual_coherence",
     "normalize_atoms", "omp", "ResidualPursuit", "soft_threshold", "stripe_norm", "stuffed_filters",
 ]
