@@ -339,7 +339,7 @@ class UniversalApproximation(Experiment):
                 continue
             col = PALETTE[k]
             lo, hi = errors[:, :, k].min(1), errors[:, :, k].max(1)
-            ax.errorbar(w, geo[:, k], yerr=[geo[:, k] - lo, hi - geo[:, k]], fmt="o", color=col, capsize=2, label=f"{n}: trained (geometric mean, min-max of draws)")
+            ax.errorbar(w, geo[:, k], yerr=[np.maximum(geo[:, k] - lo, 0), np.maximum(hi - geo[:, k], 0)], fmt="o", color=col, capsize=2, label=f"{n}: trained (geometric mean, min-max of draws)")
             b = np.polyfit(np.log(w), np.log(geo[:, k]), 1)
             ax.plot(w, np.exp(np.polyval(b, np.log(w))), "-", color=col, linewidth=1.2, label=f"{n}: fit, slope {slopes[n]:.2f}")
             if n in cons:
@@ -348,7 +348,8 @@ class UniversalApproximation(Experiment):
                 ax.plot(w, cons[n]["steps_bound"], color=col, linestyle="--", linewidth=0.8, label=f"{n}: L/m")
                 ax.plot(w, cons[n]["ramps_bound"], color=col, linestyle="-.", linewidth=0.8, label=f"{n}: " + ("h^2 max|f''|/8" if TARGETS[n].curvature else "L h/2"))
         ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="sup error on [0,1]", title="Continuous targets: error falls with width")
-        ax.legend(fontsize=6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
         ax = axes[2]
         k = fitted.index("step")
         for r in range(errors.shape[1]):
