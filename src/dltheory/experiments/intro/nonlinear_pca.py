@@ -45,7 +45,16 @@ decoder :func:`~dltheory.models.mlp.mlp`, reproduces the batched forward, < 1e-1
 Negative control (tests/experiments/test_nonlinear_pca.py): ``activation = "identity"``: the
 "nonlinear" net is the linear one, its MSE equals PCA's residual, and claims 1 and 2 fail.
 
-Checked on: (filled in after the sweep).
+Checked on: quick preset, seeds 0-2, 400-419 and 900-919 (43 seeds): every claim and check holds on
+every seed. MSE / sigma^2 0.82-1.20 (the kept restart; the worst of all 129 restarts 1.28), i.e. 0.93-1.06
+times the oracle floor (which itself is 0.85-1.21 sigma^2 on 300 points); PCA over the net's MSE
+25-37; the linear autoencoder's MSE equals PCA's residual within 3e-11 relative (reconstructions within
+5e-6 of the SVD projection). A changed size, N = 500, sigma = 0.07, h = 12, seeds 400-409: every claim
+holds (MSE / sigma^2 1.11-1.21, PCA ratio 49-63). Full preset (N = 2000, 10 restarts, 8000 steps),
+seed 0: MSE 0.990 sigma^2 (floor 0.994), PCA ratio 31.0, 117 s on a loaded machine.
+Quick preset: 6-13 s wall on a shared 2-core machine under load 4-5 (about 3.5 s of CPU time).
+Before the last 20% of the steps ran at lr/10, single restarts could stop on one of Adam's loss spikes
+(seen in the training curves, up to 2 sigma^2); no claim had failed.
 """
 
 from __future__ import annotations
@@ -193,7 +202,7 @@ class NonlinearPCA(Experiment):
     presets = {
         "tiny": {"n_points": 60, "hidden": 6, "restarts": 2, "steps": 60, "linear_steps": 60},
         "quick": {},
-        "full": {"n_points": 2000, "restarts": 10, "steps": 20_000, "lr": 0.01, "linear_steps": 5000},
+        "full": {"n_points": 2000, "restarts": 10, "steps": 8000, "lr": 0.01, "linear_steps": 5000},
     }
 
     def run(self, config: Config, log: RunLog) -> None:
