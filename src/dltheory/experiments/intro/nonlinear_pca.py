@@ -52,7 +52,7 @@ times the oracle floor (which itself is 0.85-1.21 sigma^2 on 300 points); PCA ov
 5e-6 of the SVD projection). A changed size, N = 500, sigma = 0.07, h = 12, seeds 400-409: every claim
 holds (MSE / sigma^2 1.11-1.21, PCA ratio 49-63). Full preset (N = 2000, 10 restarts, 8000 steps),
 seed 0: MSE 0.990 sigma^2 (floor 0.994), PCA ratio 31.0, 117 s on a loaded machine.
-Quick preset: 6-13 s wall on a shared 2-core machine under load 4-5 (about 3.5 s of CPU time).
+Quick preset: 4.2 s wall (2.8 s CPU, one thread) on a lightly loaded machine; 6-13 s during the sweeps (load 4-5 on 2 cores).
 Before the last 20% of the steps ran at lr/10, single restarts could stop on one of Adam's loss spikes
 (seen in the training curves, up to 2 sigma^2); no claim had failed.
 """

@@ -73,7 +73,7 @@ about 0.03, measured on 60 seeds in a numpy re-run), and no bound was changed.
 A changed size, widths 24-384, 6 draws, 1600 training points, 200001 grid points, seeds 400-409: every
 claim holds (bump -1.76 to -1.92, Lipschitz -0.97 to -1.06, jump >= 0.5002).
 Full preset (widths 16-2048, 8 draws, 10^6 grid points), seed 0: every claim holds (slopes -1.84 and -0.98), 294 s on a loaded machine.
-Quick preset: 3.4-9.6 s wall on a shared, loaded 2-core machine (about 6 s of CPU time on one thread).
+Quick preset: 3.4 s wall (3.3 s CPU, one thread) on a lightly loaded machine; 3.4-9.6 s during the sweeps on the shared, loaded 2-core machine.
 """
 
 from __future__ import annotations
