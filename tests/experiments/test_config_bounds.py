@@ -24,6 +24,8 @@ BOUNDED = [
     "dropout/explicit-regularizer",
     "intro/depth-separation",
     "intro/optimizers",
+    "intro/universal-approximation",
+    "intro/nonlinear-pca",
     "landscape/matrix-completion",
     "implicit-bias/steepest-descent-geometry",
     "implicit-bias/kernel-rich-regimes",
@@ -106,6 +108,10 @@ def test_every_preset_validates(exp_id):
         ("intro/depth-separation", {"shallow_widths": [4, 0]}, ["shallow_widths[1]"]),
         ("intro/depth-separation", {"fit_steps": 1e20}, ["fit_steps"]),
         ("intro/optimizers", {"max_steps": 10**20}, ["max_steps"]),
+        ("intro/universal-approximation", {"widths": [16, 32, 10**6]}, ["widths[2]"]),
+        ("intro/universal-approximation", {"grid_points": 1e20}, ["grid_points"]),
+        ("intro/nonlinear-pca", {"steps": 1e20}, ["steps"]),
+        ("intro/nonlinear-pca", {"noise": -0.1}, ["noise"]),
     ],
 )
 def test_bad_values_are_one_config_error(exp_id, overrides, needles):
