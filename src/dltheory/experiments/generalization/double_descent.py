@@ -32,10 +32,12 @@ negative control):
 2. ``smallest_singular_value_vanishes``: :math:`\sigma_{\min}(F_N)` is smallest at N = n (argmin N / n = 1);
 3. ``second_descent_below_classical``: the best test MSE with N > n is below the best with N < n
    (ratio < 1; Belkin et al.: the interpolating regime beats the classical U-curve's optimum);
-4. ``ridge_removes_peak``: with the LOO-tuned ridge penalty, the test MSE at N = n is below the one at
-   N = n/2 (ratio < 1; with the min-norm solution this peak height is in the hundreds). The first
-   statistic tried, the ratio to the best N < n, failed on 4 of 20 seeds by at most 2%: the tuned ridge
-   curve is flat within sampling noise just below the threshold (that ratio is kept as a metric).
+4. ``ridge_removes_peak``: with the LOO-tuned ridge penalty, the test MSE at N = n is at most the best
+   under-parameterized one (ratio < 1; the theorem's monotone risk curve implies it; with the min-norm
+   solution this ratio is in the hundreds). This claim FAILS on some seeds: 4 of 20 (408, 411, 418,
+   419) by at most 2% (1.005-1.020): one draw of features is not the expected risk, and the tuned ridge
+   curve is flat within sampling noise just below the threshold. The ratio to N = n/2 (0.85-0.92 on all
+   20 seeds) is a metric, not a claim: it was looked at after the failures.
 
 Check: ``min_norm_matches_lstsq`` (our SVD solution against numpy's ``lstsq`` at every N, relative
 difference).
@@ -43,10 +45,10 @@ difference).
 Negative control (tests/experiments/test_double_descent.py): ``estimator="ridge"``: the tuned ridge
 curve is monotone, its maximum is at the smallest N, and claim 1 fails.
 
-Checked on (2026-12-03): quick preset, seeds 400-419: every claim and check holds on every seed
-(peak and sigma_min argmin at N = n on all; second descent ratio 0.48-0.56; ridge ratio 0.85-0.92;
-lstsq gap <= 1.7e-12). Changed size and bandwidth, n = 500, gamma = 5, seeds 900-909: all hold
-(0.37-0.44, 0.78-0.85). Negative control (estimator = ridge), seeds 0-2: argmax at N = 0.1 n.
+Checked on (2026-12-03): quick preset, seeds 400-419: every other claim and check holds on every seed
+(peak and sigma_min argmin at N = n on all; second descent ratio 0.48-0.56; lstsq gap <= 1.7e-12),
+except ``ridge_removes_peak``, which fails on 4 of them (above). Changed size and bandwidth, n = 500, gamma = 5, seeds 900-909: second descent 0.37-0.44;
+``ridge_removes_peak`` 0.96-1.01, failing on seed 901 (1.013). Negative control (estimator = ridge), seeds 0-2: argmax at N = 0.1 n.
 Quick takes 2-4 s.
 """
 
@@ -194,9 +196,11 @@ class DoubleDescent(Experiment):
         half = int(np.abs(Na - n / 2).argmin())
         log.metric("peak_height_min_norm", float(np.array([r["min-norm_test_mse"] for r in rows])[at] / rows[half]["min-norm_test_mse"]))
         log.metric("ridge_at_threshold_over_best_under", float(ridge_mse[at] / ridge_mse[under].min()))
-        log.claim_less("ridge_removes_peak", f"LOO-tuned ridge (lambda in {config.ridge_lambdas[0]:g}..{config.ridge_lambdas[-1]:g}): test MSE at N = n over test MSE at N = {Ns[half]} "
-                       f"(about n/2; min-norm: {rows[at]['min-norm_test_mse'] / rows[half]['min-norm_test_mse']:.3g})",
-                       float(ridge_mse[at] / ridge_mse[half]), 1.0, source=SOURCE_RIDGE, oracle="closed-form leave-one-out on the training set; test MSE")
+        log.metric("ridge_at_threshold_over_half", float(ridge_mse[at] / ridge_mse[half]))
+        log.claim_less("ridge_removes_peak", f"LOO-tuned ridge (lambda in {config.ridge_lambdas[0]:g}..{config.ridge_lambdas[-1]:g}): test MSE at N = n over the best with N < n "
+                       f"(min-norm: {rows[at]['min-norm_test_mse'] / min(r['min-norm_test_mse'] for r, u in zip(rows, under, strict=True) if u):.3g})",
+                       float(ridge_mse[at] / ridge_mse[under].min()), 1.0, source=SOURCE_RIDGE + " (a monotone risk puts N = n below every N < n)",
+                       oracle="closed-form leave-one-out on the training set; test MSE")
         log.claim_less("min_norm_matches_lstsq", "our SVD pseudo-inverse solution against numpy.linalg.lstsq at every N: max relative difference",
                        max(r["lstsq_gap"] for r in rows), 1e-6, source="Moore-Penrose pseudo-inverse", oracle="numpy.linalg.lstsq", kind="check")
         self._figure(log, rows, n)

@@ -15,20 +15,19 @@ of n points), so training accuracy reaches 100% for every p, fitting random labe
 images, the expected test accuracy is :math:`\sum_c P(\hat y = c)P(y = c)` (about 1/10): chance.
 Its spread is not binomial over test images: a network that memorizes n random labels gives similar
 images similar predictions, so the accuracy is an average over the few training labels the test
-images lean on, and one draw of random labels lands several points off chance (up to 0.08 at
-n = 300-600). The claim therefore asks that random labels remove at least three quarters of the
-accuracy above chance that the true labels give, a criterion fixed before the runs. A first version
-allowed 3 standard deviations estimated from nearest-neighbour weights
-(:math:`\sqrt{c(1-c)\sum_j w_j^2}`, :math:`w_j` the fraction of test images whose nearest training
-image is j); it held on 20/20 seeds at quick but failed on 1 of 5 at a changed size (3.8 such
-deviations): the network leans on fewer labels than its nearest-neighbour cells, so that spread was
-too small. It is kept as a metric.
+images lean on. Approximating the network by its nearest training image (:math:`w_j` = fraction of
+test images whose nearest training image is j), the standard deviation is
+:math:`\sqrt{c(1-c)\sum_j w_j^2}`, and the claim allows three of them. This claim FAILS on some
+draws: 1 of 5 seeds at a changed size (600 images, one hidden layer of 1024: 3.8 such deviations):
+the network leans on fewer labels than its nearest-neighbour cells, so this spread is too small. The
+share of the true labels' above-chance accuracy that survives at p = 1 (at most 0.09 on every seed
+tried) is a metric, not a claim: it was looked at after the failure.
 
 Claims:
 
 1. ``fits_random_labels`` (main): training accuracy at p = max(``corruptions``) (1 by default): = 1;
 2. ``random_labels_fit_slower``: steps to 100% training accuracy at the largest p over p = 0: > 1;
-3. ``test_at_chance``: at p = 1, |test accuracy - chance| over (test accuracy at p = 0 - chance): < 1/4;
+3. ``test_at_chance``: at p = 1, |test accuracy - chance| over 3 standard deviations (above): <= 1;
 4. ``test_accuracy_falls_with_corruption``: the smallest drop of test accuracy between consecutive p: > 0;
 5. ``partial_corruption_interpolated``: the smallest training accuracy over all p: = 1.
 
@@ -36,9 +35,9 @@ Negative control (tests/experiments/test_random_labels.py): a narrow network (on
 units) cannot memorize random labels: claim 1 fails.
 
 Checked on (2026-12-03): quick preset, seeds 400-419: every claim holds on every seed (random labels
-fitted in 1.5-2.2x the steps of the true ones; |acc - chance| at most 0.07 of the true labels' margin;
+fitted in 1.5-2.2x the steps of the true ones; |acc - chance| at most 0.67 of 3 nearest-neighbour sd;
 test accuracy drops at least 0.19 per step of p). Changed size, 600 images, one hidden layer of 1024,
-p in 0, 0.25, 0.5, 1, seeds 900-904: all hold. A 4-unit network reaches 29-32% training accuracy on
+p in 0, 0.25, 0.5, 1, seeds 900-904: all hold except ``test_at_chance`` on seed 901 (1.27). A 4-unit network reaches 29-32% training accuracy on
 random labels (seeds 0-1). Quick takes about 5 s on an idle machine.
 """
 
@@ -152,10 +151,10 @@ class RandomLabels(Experiment):
                           oracle="training accuracy on every training image")
         log.claim_greater("random_labels_fit_slower", f"steps to 100% training accuracy at p = {top['p']:g} over p = 0 ({base['steps']:g} steps)",
                           top["steps"] / base["steps"] if np.isfinite(base["steps"]) else float("nan"), 1.0, source=SOURCE + ", Fig. 1a", oracle="exact step counts")
-        log.metric("chance_deviation_in_nn_sd", abs(top["test_acc"] - top["chance"]) / sd)
-        log.claim_less("test_at_chance", f"at p = {top['p']:g}: |test accuracy {top['test_acc']:.3f} - chance {top['chance']:.3f}| over the true labels' "
-                       f"accuracy above chance ({base['test_acc']:.3f} - {base['chance']:.3f})", abs(top["test_acc"] - top["chance"]) / (base["test_acc"] - base["chance"]), 0.25,
-                       source=SOURCE + ", Fig. 1c", oracle="chance = sum_c P(pred = c) P(y = c) on held-out digits")
+        log.metric("chance_deviation_over_true_margin", abs(top["test_acc"] - top["chance"]) / (base["test_acc"] - base["chance"]))
+        log.claim_less("test_at_chance", f"at p = {top['p']:g}: |test accuracy {top['test_acc']:.3f} - chance {top['chance']:.3f}| over 3 sd ({sd:.3g}; "
+                       f"{1 / float((w**2).sum()):.0f} effective labels)", abs(top["test_acc"] - top["chance"]) / (3 * sd), 1.0,
+                       source=SOURCE + ", Fig. 1c", oracle="chance = sum_c P(pred = c) P(y = c); spread from nearest-neighbour weights")
         drops = [a["test_acc"] - b["test_acc"] for a, b in zip(rows, rows[1:], strict=False)]
         log.claim_greater("test_accuracy_falls_with_corruption", f"test accuracy at p = {[r['p'] for r in rows]}: {[round(r['test_acc'], 3) for r in rows]}; smallest drop",
                           min(drops), 0.0, source=SOURCE + ", Fig. 1c", oracle="held-out digits")
