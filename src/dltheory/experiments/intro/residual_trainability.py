@@ -25,7 +25,8 @@ The final losses are metrics. A first version claimed the final-loss ratio; it h
 at the quick size, but with width 48, 800 images and step 0.005 the 24-layer plain net sometimes
 caught up by the last step (2 of 5 seeds) while still training far slower (average loss 1.05-1.24
 against 0.71-0.72): at equal steps, the deep plain net is behind for most of the run, which is what
-the average measures.
+the average measures. The paper's statement is about the whole curve: in He et al.'s Figs. 1 and 4 the
+deeper plain net's training error is above the shallower one's throughout training, not only at the end.
 
 Metrics and figure: the training curves, the final training error, and the gradient norm of the
 first layer at initialization for every depth (He et al. argue that the plain nets' failure is not
