@@ -81,10 +81,9 @@ class ResidualPursuit(nn.Module):
         # W1 (codes -> signal): per rate, conv1d weight (1, m, n) = flipped filters (conv1d correlates)
         self.w1 = nn.ParameterList([nn.Parameter(filters.flip(-1)[None].clone()) for _ in self.dilations])
         if not self.tied:
-            g = generator
             self.w2 = nn.ParameterList()
             for _ in self.dilations:
-                w = torch.randn(m, 1, n, generator=g, dtype=filters.dtype, device=filters.device) if g is not None else torch.randn(m, 1, n, dtype=filters.dtype, device=filters.device)
+                w = torch.randn(m, 1, n, generator=generator, dtype=filters.dtype, device=filters.device)
                 w = w / torch.linalg.vector_norm(w, dim=-1, keepdim=True) * torch.linalg.vector_norm(filters, dim=-1)[:, None, None] * self.step
                 self.w2.append(nn.Parameter(w))
         self.bias = nn.Parameter(torch.full((m * len(self.dilations), 1), self.step * self.lam, dtype=filters.dtype, device=filters.device))

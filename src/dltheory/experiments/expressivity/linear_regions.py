@@ -59,6 +59,7 @@ from pydantic import Field
 from dltheory.core.plotting import PALETTE, THEORY, figure
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
+from dltheory.models.mlp import init_weight
 from dltheory.probes.regions import (
     activation_patterns,
     linear_regions_2d,
@@ -75,7 +76,7 @@ def random_relu_layers(widths: list[int], *, bias_std: float, generator: torch.G
     """Hidden layers (W, b) of a 2-D-input ReLU MLP: He-normal weights N(0, 2 / fan-in), biases N(0, bias_std^2), float64."""
     layers, d = [], 2
     for w in widths:
-        W = torch.randn(w, d, generator=generator, dtype=torch.float64) * (2 / d) ** 0.5
+        W = init_weight((w, d), fan_in=d, fan_out=w, init="he_normal", gain=1.0, generator=generator, dtype=torch.float64)
         b = torch.randn(w, generator=generator, dtype=torch.float64) * bias_std
         layers.append((W, b))
         d = w

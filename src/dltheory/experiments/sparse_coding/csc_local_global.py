@@ -189,7 +189,7 @@ class CSCLocalGlobal(Experiment):
         err_ratio = np.abs(H - GL).reshape(len(GL), -1).max(1) / (7.5 * enorm)
         ref = np.stack([Lasso(alpha=4 * en / NL, fit_intercept=False, tol=1e-12, max_iter=200_000).fit(AL, y).coef_ for en, y in zip(enorm, Y, strict=True)])
         sk_gap = float((np.abs(H.reshape(len(H), -1) - ref).max(1) / np.maximum(np.abs(ref).max(1), 1e-300)).max())
-        recon_gap = float((conv_reconstruct(D, torch.tensor(GL)).numpy()[:, 0] - GL.reshape(len(GL), -1) @ AL.T).__abs__().max())
+        recon_gap = float(np.abs(conv_reconstruct(D, torch.tensor(GL)).numpy()[:, 0] - GL.reshape(len(GL), -1) @ AL.T).max())
         log.artifact("codes_and_signals", filters=F, lasso_codes=GL, lasso_signals=Y, lasso_noise=E, lasso_solution=H, lasso_lambda=4 * enorm, **arrays)
 
         Ns = [r["N"] for r in rows]
