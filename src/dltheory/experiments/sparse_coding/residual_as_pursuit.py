@@ -154,7 +154,7 @@ class ResidualAsPursuit(Experiment):
             # for the figure only: the other variant (free weights for a tied run and vice versa), a few hundred blocks
             other = ResidualPursuit(f, dilations=config.dilations, lam=lam, step=t, blocks=1, tied=not config.tied, generator=log.generator("untied"))
             X, F_other = Y.new_zeros(config.signals, M, N), []
-            for i in range(min(config.blocks, 300)):
+            for _ in range(min(config.blocks, 300)):
                 X = other.block(X, Y)
                 F_other.append(conv_lasso_objective(S, Y, X, lam))
                 if not bool(torch.isfinite(F_other[-1]).all()):
