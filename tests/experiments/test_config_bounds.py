@@ -43,6 +43,7 @@ BOUNDED = [
     "sparse-coding/csc-local-global",
     "sparse-coding/residual-as-pursuit",
     "intro/residual-trainability",
+    "sparse-coding/deconvolutional-network",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
