@@ -75,7 +75,7 @@ from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.oracles.convolution import circulant_dictionary
 from dltheory.oracles.lasso import lasso_duality_gap, lasso_sklearn
-from dltheory.sparse import conv_admm, conv_fista, conv_lasso_objective, learn_conv_dictionary
+from dltheory.sparse import conv_admm, conv_fista, learn_conv_dictionary
 
 SOURCE = "Zeiler, Krishnan, Taylor, Fergus 2010 (CVPR), eq. 1 and Fig. 3 (layer-1 filters)"
 SPECTRUM_GRID = 32  # DFT size for the filters' power spectra
@@ -135,7 +135,7 @@ class DeconvolutionalNetwork(Experiment):
         phase_randomize: bool = Field(False, description="negative control: random Fourier phases, same amplitudes (no edges)")
         num_filters: int = Field(8, ge=1, le=64, description="filters (feature maps) m")
         filter_size: int = Field(7, ge=2, le=16, description="filter side k (7 x 7 in the paper's first layer)")
-        lam: float = Field(1.5, gt=0, le=1e3, description="l1 weight lambda (data scaled to unit standard deviation)")
+        lam: float = Field(2.5, gt=0, le=1e3, description="l1 weight lambda (data scaled to unit standard deviation)")
         iterations: int = Field(60, ge=1, le=10_000, description="outer iterations of the alternating minimization")
         code_steps: int = Field(10, ge=1, le=10_000, description="FISTA steps on the feature maps per outer iteration (warm started)")
         filter_steps: int = Field(100, ge=1, le=100_000, description="projected-gradient steps on the filters per outer iteration")
