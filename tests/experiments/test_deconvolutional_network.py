@@ -66,7 +66,7 @@ def test_tiny_run_records_claims_and_artifacts(runs_dir):
     r = run_experiment(ID, preset="tiny", runs_dir=runs_dir)
     assert r.status in ("ok", "failed"), r.result.get("error")
     ids = {c["id"] for c in r.result["claims"]}
-    assert ids == {"filters_edge_like", "initial_filters_null", "objective_monotone", "objective_well_below_init", "codes_equal_lasso",
+    assert ids == {"filters_edge_like", "objective_monotone", "objective_well_below_init", "codes_equal_lasso",
                    "admm_duality_gap", "fista_equals_admm"}
     z = np.load(r.run_dir / "artifacts" / "learned.npz")
     assert z["filters"].shape == (4, 1, 5, 5) and z["crops"].shape == (8, 1, 16, 16) and z["oracle_matrix"].shape == (64, 256)

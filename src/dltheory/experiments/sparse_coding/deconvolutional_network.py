@@ -9,8 +9,9 @@ is a sum of feature maps :math:`z_k` convolved with filters :math:`f_k`, and the
 (circular convolution; the paper weighs the data term by :math:`\lambda/2` and the sparsity by 1, the
 same problem up to scaling). Data: scikit-learn's two bundled photographs in gray
 (:func:`~dltheory.data.images.sample_images`), 2x2 average-pooled (``downsample``), high-passed
-(:func:`~dltheory.data.images.highpass`, Tikhonov weight ``highpass_weight``: the paper's contrast
-normalization), ``num_crops`` crops of ``crop_size`` pixels chosen as the highest-variance crops among
+(:func:`~dltheory.data.images.highpass`, Tikhonov weight ``highpass_weight``, the paper's contrast
+normalization: weight 2 halves the power at period ~9 px, so structure larger than the 7 x 7 window,
+which the filters would otherwise spend themselves on as blobs and corners, is removed), ``num_crops`` crops of ``crop_size`` pixels chosen as the highest-variance crops among
 ``candidates`` x as many uniformly random ones (flat sky carries no edges), scaled together to unit
 standard deviation. Learning: :func:`~dltheory.sparse.learn_conv_dictionary` from unit-norm Gaussian
 filters (``num_filters`` of ``filter_size`` x ``filter_size``, 7 x 7 as in the paper's first layer),
@@ -36,8 +37,8 @@ Claims:
 
 1. ``filters_edge_like`` (main): the fraction of learned filters with :math:`s > s_{99}` exceeds 1/2
    ("most filters are edge-like"; the paper's Fig. 3, layer-1 filters: oriented edges). Under the
-   null the fraction is Binomial(m, 0.01)/m; ``initial_filters_null`` checks that the initialization
-   is a draw from it (fraction <= 1/4).
+   null the fraction is Binomial(m, 0.01)/m; the initial filters' fraction is a metric (a draw from it:
+   0 or 1/8 on most seeds, 2/8 on seed 419, a 0.3% event under the null).
 2. ``objective_monotone``: the learning objective (mean per crop, after each outer iteration) never
    increases: :math:`\max_t (F_{t+1} - F_t)/F_t < 10^{-5}` (every code and filter step of the alternation is a
    descent step; the learning runs in float32, whose rounding of the objective, a sum of ~4e4 terms, is
@@ -131,7 +132,7 @@ class DeconvolutionalNetwork(Experiment):
         crop_size: int = Field(24, ge=8, le=256, description="side of a square crop (pixels, after downsampling)")
         candidates: int = Field(4, ge=1, le=64, description="the crops are the highest-variance of candidates x num_crops random crops")
         downsample: int = Field(2, ge=1, le=8, description="average-pool the photographs by this factor first")
-        highpass_weight: float = Field(5.0, gt=0, le=1e4, description="Tikhonov weight of the low-pass removed (dltheory.data.images.highpass)")
+        highpass_weight: float = Field(2.0, gt=0, le=1e4, description="Tikhonov weight of the low-pass removed (dltheory.data.images.highpass)")
         phase_randomize: bool = Field(False, description="negative control: random Fourier phases, same amplitudes (no edges)")
         num_filters: int = Field(8, ge=1, le=64, description="filters (feature maps) m")
         filter_size: int = Field(7, ge=2, le=16, description="filter side k (7 x 7 in the paper's first layer)")
@@ -232,8 +233,6 @@ class DeconvolutionalNetwork(Experiment):
                           f"exceeds the 99th percentile of {config.null_filters} random Gaussian filters (s99 = {s99:.3f})",
                           frac, 0.5, source=SOURCE + ": layer-1 filters are oriented edges ('most' = more than half)",
                           oracle="null distribution of random Gaussian filters drawn in the run")
-        log.claim_less("initial_filters_null", "fraction of the initial (Gaussian) filters above s99: a draw from the null, Binomial(m, 0.01)/m",
-                       frac_init, 0.25, source="the null's definition", oracle="null distribution", kind="check")
         log.claim_less("objective_monotone", "max_t (F_{t+1} - F_t) / F_t over the outer iterations (descent steps only; float32 rounding of a sum: < 1e-5)",
                        float(rises.max()) if len(rises) else 0.0, 1e-5, source="alternating minimization: FISTA codes kept only if better, projected gradient 1/L on the filters (Beck & Teboulle 2009)",
                        oracle="the objective recomputed by conv_lasso_objective each iteration")
@@ -254,9 +253,9 @@ class DeconvolutionalNetwork(Experiment):
         m = D.shape[0]
         cols = min(m, 8)
         rows = -(-m // cols)
-        fig, axes = figure(1, 1, width=7.5, height=6.0)
+        fig, axes = figure(1, 1, width=7.5, height=4.2 + 1.1 * rows)
         fig.delaxes(axes)
-        gs = fig.add_gridspec(2 * rows + 2, cols, height_ratios=[1] * (2 * rows) + [0.25, 2.6], hspace=0.35)
+        gs = fig.add_gridspec(2 * rows + 2, cols, height_ratios=[1] * (2 * rows) + [0.1, 2.6], hspace=0.45)
         for r, (name, bank, s) in enumerate((("initial", D0, s_init), ("learned", D, s_learned))):
             for i in range(m):
                 ax = fig.add_subplot(gs[r * rows + i // cols, i % cols])
