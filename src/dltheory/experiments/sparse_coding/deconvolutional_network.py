@@ -150,8 +150,7 @@ class DeconvolutionalNetwork(Experiment):
         "tiny": {"num_crops": 8, "crop_size": 16, "iterations": 4, "filter_steps": 20, "final_code_steps": 20, "null_filters": 500,
                  "null_banks": 1, "oracle_crop": 8, "num_filters": 4, "filter_size": 5},
         "quick": {},
-        "full": {"num_crops": 512, "crop_size": 32, "num_filters": 16, "iterations": 300, "code_steps": 20, "final_code_steps": 500,
-                 "null_filters": 20_000, "null_banks": 8},
+        "full": {"num_crops": 256, "crop_size": 32, "num_filters": 16, "iterations": 200, "final_code_steps": 300, "null_filters": 20_000, "null_banks": 8},
     }
 
     def run(self, config: Config, log: RunLog) -> None:
