@@ -128,13 +128,13 @@ class DeconvolutionalNetwork(Experiment):
     papers = ("zeiler2010",)
 
     class Config(ExperimentConfig):
-        num_crops: int = Field(64, ge=1, le=4096, description="training crops")
+        num_crops: int = Field(48, ge=1, le=4096, description="training crops")
         crop_size: int = Field(24, ge=8, le=256, description="side of a square crop (pixels, after downsampling)")
         candidates: int = Field(4, ge=1, le=64, description="the crops are the highest-variance of candidates x num_crops random crops")
         downsample: int = Field(2, ge=1, le=8, description="average-pool the photographs by this factor first")
         highpass_weight: float = Field(2.0, gt=0, le=1e4, description="Tikhonov weight of the low-pass removed (dltheory.data.images.highpass)")
         phase_randomize: bool = Field(False, description="negative control: random Fourier phases, same amplitudes (no edges)")
-        num_filters: int = Field(8, ge=1, le=64, description="filters (feature maps) m")
+        num_filters: int = Field(12, ge=1, le=64, description="filters (feature maps) m")
         filter_size: int = Field(7, ge=2, le=16, description="filter side k (7 x 7 in the paper's first layer)")
         lam: float = Field(2.5, gt=0, le=1e3, description="l1 weight lambda (data scaled to unit standard deviation)")
         iterations: int = Field(60, ge=1, le=10_000, description="outer iterations of the alternating minimization")
