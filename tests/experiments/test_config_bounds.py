@@ -47,6 +47,7 @@ BOUNDED = [
     "intro/residual-trainability",
     "generalization/random-labels",
     "sparse-coding/natural-image-dictionary",
+    "sparse-coding/deconvolutional-network",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"

@@ -1,7 +1,8 @@
 """Convolutional sparse coding against the explicit banded-circulant matrix (numpy.roll, no FFT):
 the operator and its adjoint, the exact Lipschitz constant, ADMM and FISTA against scikit-learn's
 Lasso / cvxpy and the duality gap, the stripe norm by brute force, coherence of the global
-dictionary, gradients through FISTA against finite differences, clear errors."""
+dictionary, the filter subproblem's Gram matrix against the explicit shift matrix and its constrained
+minimizer against cvxpy, gradients through FISTA against finite differences, clear errors."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dltheory.sparse import mutual_coherence
 from dltheory.sparse.convolutional import (
     conv_adjoint,
     conv_admm,
+    conv_filter_gram,
     conv_filter_update,
     conv_fista,
     conv_lasso_objective,
@@ -238,3 +240,60 @@ def test_dictionary_learning_errors():
         learn_conv_dictionary(Y, 3, 8, 0.05, 5, D0=torch.zeros(2, 1, 8, dtype=torch.float64))
     with pytest.raises(ValueError, match="`num_filters` must be an int >= 1"):
         learn_conv_dictionary(Y, 0, 8, 0.05, 5)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_filter_gram_is_the_explicit_normal_equations(case):
+    m, C, k, N = CASES[case]
+    g = torch.Generator().manual_seed(11)
+    X = torch.randn(3, m, *N, generator=g, dtype=torch.float64)
+    Y = torch.randn(3, C, *N, generator=g, dtype=torch.float64)
+    H, E = conv_filter_gram(X, Y, k)
+    K = int(np.prod(k))
+    A = _shift_matrix(X.numpy(), C, k).reshape(-1, m, C, K)  # columns (j, c, t)
+    for c in range(C):
+        Ac = A[:, :, c, :].reshape(A.shape[0], m * K)
+        np.testing.assert_allclose(H.numpy(), Ac.T @ Ac, atol=1e-10)
+        np.testing.assert_allclose(E[c].numpy(), Ac.T @ Y.numpy().reshape(-1), atol=1e-10)
+    assert H.dtype == X.dtype and E.shape == (C, m * K)
+
+
+@pytest.mark.parametrize("case", ["1d-2ch", "2d"])
+def test_gram_filter_update_solves_the_least_squares_and_constrained_problems(case):
+    import cvxpy as cp
+
+    m, C, k, N = CASES[case]
+    g = torch.Generator().manual_seed(7)
+    X = torch.randn(3, m, *N, generator=g, dtype=torch.float64)
+    Y = torch.randn(3, C, *N, generator=g, dtype=torch.float64)
+    A = _shift_matrix(X.numpy(), C, k)
+    d_ls = np.linalg.lstsq(A, Y.numpy().reshape(-1), rcond=None)[0]
+    D = conv_filter_update(X, Y, torch.zeros(m, C, *k, dtype=torch.float64), 3000, project=False, method="gram")
+    np.testing.assert_allclose(D.numpy().reshape(-1), d_ls, atol=1e-6)
+    # the unit-ball-constrained minimizer (cvxpy), reached by both methods
+    d = cp.Variable(A.shape[1])
+    per = C * int(np.prod(k))
+    cons = [cp.norm(d[j * per:(j + 1) * per]) <= 1 for j in range(m)]
+    cp.Problem(cp.Minimize(0.5 * cp.sum_squares(A @ d - Y.numpy().reshape(-1))), cons).solve(solver="CLARABEL")
+    Dg = conv_filter_update(X, Y, torch.zeros(m, C, *k, dtype=torch.float64), 5000, method="gram")
+    Df = conv_filter_update(X, Y, torch.zeros(m, C, *k, dtype=torch.float64), 5000, method="fft")
+    np.testing.assert_allclose(Dg.numpy().reshape(-1), d.value, atol=1e-5)
+    np.testing.assert_allclose(Df.numpy().reshape(-1), d.value, atol=1e-5)
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        conv_filter_update(X, Y, Dg, 1, method="exact")
+    with pytest.raises(ValueError, match="`Y` must have shape"):
+        conv_filter_gram(X, Y[:1], k)
+    with pytest.raises(ValueError, match="`filter_size` must be an int or"):
+        conv_filter_gram(X, Y, (2,) * (len(k) + 1))
+
+
+def test_gram_dictionary_learning_is_monotone_and_recovers_planted_filters():
+    D_true, Y = _planted()
+    D0 = D_true + 0.3 * torch.randn(D_true.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    res = learn_conv_dictionary(Y, 3, 8, 0.05, 30, D0=D0, filter_method="gram", filter_steps=50)
+    h = res.objective.numpy()
+    assert (np.diff(h) <= 1e-12).all() and h[-1] < 0.5 * h[0]
+    match = torch.nn.functional.conv1d(torch.nn.functional.pad(res.filters, (7, 7)), D_true).abs().amax(-1)
+    assert (match.amax(0) > 0.99).all()
+    with pytest.raises(ValueError, match="`filter_method` must be one of"):
+        learn_conv_dictionary(Y, 3, 8, 0.05, 2, filter_method="svd")

@@ -21,6 +21,7 @@ from dltheory.sparse.convolutional import (
     ConvDictionary,
     conv_adjoint,
     conv_admm,
+    conv_filter_gram,
     conv_filter_update,
     conv_fista,
     conv_lasso_objective,
@@ -54,7 +55,7 @@ from dltheory.sparse.residual import ResidualPursuit, stuffed_filters
 
 __all__ = [
     "ConvDictionary", "LISTA", "LassoSolution", "LearnedDictionary", "OMPSolution", "babel", "check_dictionary", "conv_adjoint", "conv_admm",
-    "conv_filter_update", "conv_fista", "conv_lasso_objective", "conv_lipschitz", "conv_mutual_coherence", "conv_reconstruct",
+    "conv_filter_gram", "conv_filter_update", "conv_fista", "conv_lasso_objective", "conv_lipschitz", "conv_mutual_coherence", "conv_reconstruct",
     "dictionary_objective", "dictionary_update", "fista", "learn_dictionary", "learn_conv_dictionary", "hard_threshold", "ista",
     "lasso_objective", "layered_basis_pursuit", "layered_thresholding", "lipschitz_constant", "mutual_coherence",
     "normalize_atoms", "omp", "ResidualPursuit", "soft_threshold", "stripe_norm", "stuffed_filters",
