@@ -49,6 +49,7 @@ from dltheory.probes.permutation import (
     weight_matching,
 )
 from dltheory.probes.randomized import slq_density, stochastic_trace
+from dltheory.probes.similarity import cka, layer_activations, minibatch_cka, procrustes_distance, pwcca, svcca
 
 __all__ = [
     "Density", "Spectrum", "SymmetricOperator", "TraceEstimate", "dense_hessian", "extreme_eigenvalues",
@@ -60,4 +61,6 @@ __all__ = [
     "loss_line", "loss_plane", "pca_directions", "random_direction", "top1_accuracy", "top1_error",
     # permutation symmetry: re-basin and REPAIR
     "PermutationSpec", "activation_matching", "apply_permutation", "permutation_spec", "repair", "weight_matching",
+    # representation similarity
+    "cka", "layer_activations", "minibatch_cka", "procrustes_distance", "pwcca", "svcca",
 ]

@@ -23,7 +23,7 @@ parameters' device. Interpolating parameters is left to the landscape probes.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -253,8 +253,8 @@ def weight_matching(
 # --------------------------------------------------------------------------- activations
 
 
-def _input_batches(data: Any) -> list[tuple[Tensor, ...]]:
-    """Tensor -> one batch; tuple/list of tensors -> one batch (inputs first); else an iterable of batches."""
+def _iter_input_batches(data: Any) -> Iterator[tuple[Tensor, ...]]:
+    """Tensor -> one batch; tuple/list of tensors -> one batch (inputs first); else an iterable of batches, read lazily."""
     def inputs(batch: Any) -> tuple[Tensor, ...]:
         if isinstance(batch, Tensor):
             return (batch,)
@@ -263,13 +263,21 @@ def _input_batches(data: Any) -> list[tuple[Tensor, ...]]:
         raise TypeError(f"each batch must be a tensor or a tuple (inputs, ...) of tensors; got {type(batch).__name__}.")
 
     if isinstance(data, Tensor) or (isinstance(data, (tuple, list)) and data and all(isinstance(t, Tensor) for t in data)):
-        return [inputs(data)]
+        yield inputs(data)
+        return
     if not isinstance(data, Iterable):
         raise TypeError(f"`data` must be a tensor, a tuple of tensors or an iterable of batches; got {type(data).__name__}.")
-    out = [inputs(b) for b in data]
-    if not out:
+    empty = True
+    for b in data:
+        empty = False
+        yield inputs(b)
+    if empty:
         raise ValueError("`data` must hold at least one batch; got an empty iterable.")
-    return out
+
+
+def _input_batches(data: Any) -> list[tuple[Tensor, ...]]:
+    """:func:`_iter_input_batches` as a list (for probes that pass over the data more than once)."""
+    return list(_iter_input_batches(data))
 
 
 class _Recorder(fx.Interpreter):
