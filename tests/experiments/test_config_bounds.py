@@ -46,6 +46,7 @@ BOUNDED = [
     "sparse-coding/residual-as-pursuit",
     "intro/residual-trainability",
     "generalization/random-labels",
+    "generalization/spectral-margin-bounds",
     "sparse-coding/natural-image-dictionary",
     "sparse-coding/deconvolutional-network",
 ]

@@ -49,7 +49,14 @@ from dltheory.probes.permutation import (
     weight_matching,
 )
 from dltheory.probes.randomized import slq_density, stochastic_trace
-from dltheory.probes.similarity import cka, layer_activations, minibatch_cka, procrustes_distance, pwcca, svcca
+from dltheory.probes.similarity import (
+    cka,
+    layer_activations,
+    minibatch_cka,
+    procrustes_distance,
+    pwcca,
+    svcca,
+)
 
 __all__ = [
     "Density", "Spectrum", "SymmetricOperator", "TraceEstimate", "dense_hessian", "extreme_eigenvalues",
