@@ -1,0 +1,248 @@
+r"""Neural tangent kernels: empirical (any module) and infinite-width (fully connected networks).
+
+For a network :math:`f_\theta: \mathbb R^d \to \mathbb R^k` the neural tangent kernel (Jacot, Gabriel,
+Hongler, NeurIPS 2018) is :math:`\Theta(x, x') = J_\theta f(x)\,J_\theta f(x')^\top \in \mathbb R^{k\times k}`.
+
+- :func:`empirical_ntk`: of any module at its current (or given) parameters, or of a named subset of
+  them, for two batches of inputs. ``method="jacobian"`` contracts per-example Jacobians
+  (``torch.func.jacrev`` under ``vmap``: memory :math:`O(n k P)`); ``method="ntvp"`` forms kernel columns
+  by NTK-vector products, one vector-Jacobian product then one Jacobian-vector product per column of
+  the second batch (Novak, Sohl-Dickstein, Schoenholz, ICML 2022: memory O(P) per column);
+  ``"auto"`` picks the Jacobian route when its Jacobians fit in ``max_memory`` bytes. Rows are computed
+  in chunks of ``chunk_size`` inputs. ``output="trace"`` gives the mean over the k outputs of the diagonal
+  blocks, (n1, n2) (the scalar kernel of an infinite-width network, whose output covariance is
+  :math:`\Theta \otimes I_k`); ``"full"`` gives (n1, n2, k, k).
+- :func:`fc_kernels`: the infinite-width NNGP kernel :math:`\Sigma^{(L)}` and NTK :math:`\Theta^{(L)}` of a fully
+  connected network with L hidden layers in the NTK parameterization
+  :math:`h^{l+1} = \frac{\sigma_w}{\sqrt{n_l}} W^{l+1}\phi(h^l) + \sigma_b b^{l+1}` (Jacot et al. 2018; Lee et al.
+  2019; Arora et al. 2019, eq. 4):
+
+  .. math:: \Sigma^{(0)}(x, x') = \frac{\sigma_w^2}{d}x^\top x' + \sigma_b^2,\quad
+            \Sigma^{(h)} = \sigma_w^2\,\mathbb E[\phi(u)\phi(v)] + \sigma_b^2,\quad
+            \dot\Sigma^{(h)} = \sigma_w^2\,\mathbb E[\phi'(u)\phi'(v)],\quad
+            \Theta^{(h)} = \Theta^{(h-1)}\dot\Sigma^{(h)} + \Sigma^{(h)},
+
+  :math:`(u, v) \sim N(0, \Sigma^{(h-1)}\text{ on } \{x, x'\})`. ReLU (the arc-cosine kernels of Cho & Saul 2009)
+  and erf (Williams 1997) in closed form; any other activation by Gauss-Hermite quadrature
+  (``quadrature`` nodes per dimension).
+- :class:`NTKMLP` lives in :mod:`dltheory.models.ntk` (the network those kernels describe).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, jacrev, jvp, vjp, vmap
+
+from dltheory.core.errors import check_choice, check_float, check_int
+
+__all__ = ["empirical_ntk", "fc_kernels"]
+
+
+# --------------------------------------------------------------------------- empirical
+
+
+def _params(model: nn.Module, params: Mapping[str, Tensor] | None, names: Sequence[str] | None) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """(the parameters to differentiate, the other parameters and buffers held fixed)."""
+    allp = {k: v.detach() for k, v in model.named_parameters()}
+    if params is not None:
+        unknown = sorted(set(params) - set(allp))
+        if unknown:
+            raise ValueError(f"`params` has names the model does not have: {unknown[:5]}.")
+        allp.update({k: v.detach() for k, v in params.items()})
+    if names is None:
+        diff = allp
+    else:
+        if isinstance(names, str) or not names:
+            raise ValueError(f"`names` must be a non-empty list of parameter names (or prefixes); got {names!r}.")
+        diff = {k: v for k, v in allp.items() if any(k == n or k.startswith(n + ".") for n in names)}
+        missing = [n for n in names if not any(k == n or k.startswith(n + ".") for k in allp)]
+        if missing:
+            raise ValueError(f"`names` {missing} match no parameter of the model; it has {list(allp)[:10]}.")
+    fixed = {k: v for k, v in allp.items() if k not in diff}
+    fixed.update({k: v.detach() for k, v in model.named_buffers()})
+    return diff, fixed
+
+
+def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, *, params: Mapping[str, Tensor] | None = None,
+                  names: Sequence[str] | None = None, output: str = "trace", method: str = "auto", chunk_size: int = 64,
+                  max_memory: float = 1e9) -> Tensor:
+    r"""The empirical NTK :math:`J f(x_1) J f(x_2)^\top` of ``model``, (n1, n2) (``output="trace"``) or (n1, n2, k, k).
+
+    Args:
+        model: any module mapping a batch (n, ...) to outputs (n, k) (or (n,), read as k = 1). It is not
+            changed; it runs in its current mode (use ``eval()`` for BatchNorm/dropout).
+        x1, x2: input batches (x2 defaults to x1: the Gram matrix).
+        params: parameter values to use instead of the module's (a dict by name, any subset).
+        names: differentiate only these parameters (names or module prefixes, e.g. ``["0", "2.weight"]``);
+            the kernel of a subset of the parameters.
+        output: ``"trace"`` (mean over outputs of the diagonal blocks) or ``"full"``.
+        method: ``"jacobian"``, ``"ntvp"`` or ``"auto"``.
+        chunk_size: inputs per chunk (rows for the Jacobians; columns for the NTK-vector products).
+        max_memory: bytes the Jacobians of one chunk of each batch may take for ``"auto"`` to use them.
+
+    Cost: jacobian: n1 + n2 backward passes (vectorized) and an O(n1 n2 k^2 P) contraction; ntvp: one
+    vjp of a chunk of x2 and one jvp over x1 per kernel column, n2 k columns.
+    """
+    output = check_choice("output", output, ("trace", "full"))
+    method = check_choice("method", method, ("auto", "jacobian", "ntvp"))
+    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+    max_memory = check_float("max_memory", max_memory, minimum=0.0)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` must be a torch.nn.Module; got {type(model).__name__}.")
+    same = x2 is None
+    x2 = x1 if same else x2
+    for name, x in (("x1", x1), ("x2", x2)):
+        if not isinstance(x, Tensor) or x.ndim < 1 or x.shape[0] < 1:
+            raise ValueError(f"`{name}` must be a tensor batch (n, ...) with n >= 1; got {type(x).__name__} {getattr(x, 'shape', '')}.")
+    diff, fixed = _params(model, params, names)
+    if not diff:
+        raise ValueError("there are no parameters to differentiate (`names` selects none, or the model has none).")
+
+    def f(p: dict[str, Tensor], x: Tensor) -> Tensor:
+        out = functional_call(model, {**fixed, **p}, (x,))
+        if not isinstance(out, Tensor):
+            raise TypeError(f"the model must return a tensor; got {type(out).__name__}.")
+        return out.reshape(out.shape[0], -1)
+
+    with torch.no_grad():
+        k = f(diff, x1[:1]).shape[1]
+    P = sum(v.numel() for v in diff.values())
+    itemsize = next(iter(diff.values())).element_size()
+    if method == "auto":
+        method = "jacobian" if 2 * min(chunk_size, max(len(x1), len(x2))) * k * P * itemsize <= max_memory else "ntvp"
+    if method == "jacobian":
+        return _ntk_jacobian(f, diff, x1, x2, same, k, output, chunk_size)
+    return _ntk_ntvp(f, diff, x1, x2, k, output, chunk_size)
+
+
+def _jac(f: Callable, diff: dict[str, Tensor], x: Tensor) -> Tensor:
+    """(n, k, P) Jacobian of the outputs for a chunk of inputs, flattened over the parameters."""
+    def single(xi: Tensor) -> dict[str, Tensor]:
+        return jacrev(lambda p: f(p, xi[None])[0])(diff)
+
+    J = vmap(single)(x)
+    return torch.cat([J[name].reshape(x.shape[0], J[name].shape[1], -1) for name in diff], dim=2)
+
+
+def _contract(J1: Tensor, J2: Tensor, output: str) -> Tensor:
+    if output == "trace":
+        return torch.einsum("akp,bkp->ab", J1, J2) / J1.shape[1]
+    return torch.einsum("akp,blp->abkl", J1, J2)
+
+
+def _ntk_jacobian(f: Callable, diff: dict[str, Tensor], x1: Tensor, x2: Tensor, same: bool, k: int, output: str, chunk: int) -> Tensor:
+    J2s = [_jac(f, diff, x2[j:j + chunk]) for j in range(0, len(x2), chunk)] if not same or len(x1) > chunk else None
+    rows = []
+    for i in range(0, len(x1), chunk):
+        J1 = _jac(f, diff, x1[i:i + chunk])
+        if J2s is None:
+            rows.append(_contract(J1, J1, output))
+        else:
+            rows.append(torch.cat([_contract(J1, J2, output) for J2 in J2s], dim=1))
+    return torch.cat(rows, dim=0)
+
+
+def _ntk_ntvp(f: Callable, diff: dict[str, Tensor], x1: Tensor, x2: Tensor, k: int, output: str, chunk: int) -> Tensor:
+    n1, n2 = len(x1), len(x2)
+    full = x1.new_zeros(n1, n2, k, k) if output == "full" else x1.new_zeros(n1, n2)
+    for j in range(0, n2, chunk):
+        xb = x2[j:j + chunk]
+        _, pullback = vjp(lambda p, xb=xb: f(p, xb), diff)
+        m = len(xb)
+        for c in range(k):  # columns (b, c) for b in the chunk, batched over b
+            basis = torch.zeros(m, m, k, dtype=x1.dtype, device=x1.device)
+            basis[torch.arange(m), torch.arange(m), c] = 1
+
+            def column(e: Tensor, pullback=pullback) -> Tensor:
+                (u,) = pullback(e)  # J(x2)^T e, parameter-shaped
+                return jvp(lambda p: f(p, x1), (diff,), (u,))[1]  # J(x1) u: (n1, k)
+
+            cols = vmap(column)(basis)  # (m, n1, k): Theta(x1_a, x2_b)[:, c]
+            if output == "full":
+                full[:, j:j + m, :, c] = cols.permute(1, 0, 2)
+            else:
+                full[:, j:j + m] += cols[:, :, c].T / k
+    return full
+
+
+# --------------------------------------------------------------------------- infinite width
+
+
+def _relu_expect(K11: Tensor, K22: Tensor, K12: Tensor) -> tuple[Tensor, Tensor]:
+    s = (K11 * K22).clamp_min(1e-300).sqrt()
+    rho = (K12 / s).clamp(-1.0, 1.0)
+    theta = torch.arccos(rho)
+    e = s / (2 * math.pi) * (torch.sin(theta) + (math.pi - theta) * rho)
+    ed = (math.pi - theta) / (2 * math.pi)
+    return e, ed
+
+
+def _erf_expect(K11: Tensor, K22: Tensor, K12: Tensor) -> tuple[Tensor, Tensor]:
+    a, b = 1 + 2 * K11, 1 + 2 * K22
+    e = 2 / math.pi * torch.arcsin((2 * K12 / (a * b).sqrt()).clamp(-1.0, 1.0))
+    ed = 4 / math.pi / (a * b - 4 * K12 ** 2).clamp_min(1e-300).sqrt()
+    return e, ed
+
+
+def _quad_expect(phi: Callable[[Tensor], Tensor], dphi: Callable[[Tensor], Tensor], K11: Tensor, K22: Tensor, K12: Tensor, nodes: int) -> tuple[Tensor, Tensor]:
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)  # probabilists' Hermite: weight exp(-z^2/2)
+    z = torch.tensor(z, dtype=K11.dtype, device=K11.device)
+    w = torch.tensor(w / math.sqrt(2 * math.pi), dtype=K11.dtype, device=K11.device)
+    a = K11.clamp_min(0).sqrt()
+    c = torch.where(a > 0, K12 / torch.where(a > 0, a, torch.ones_like(a)), torch.zeros_like(a))
+    d = (K22 - c ** 2).clamp_min(0).sqrt()
+    u = a[..., None, None] * z[:, None]  # (…, i, 1)
+    v = c[..., None, None] * z[:, None] + d[..., None, None] * z[None, :]  # (…, i, j)
+    W = w[:, None] * w[None, :]
+    e = (phi(u) * phi(v) * W).sum((-2, -1))
+    ed = (dphi(u) * dphi(v) * W).sum((-2, -1))
+    return e, ed
+
+
+def fc_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, activation: str | tuple[Callable, Callable] = "relu",
+               sigma_w: float = 1.0, sigma_b: float = 0.0, quadrature: int = 64) -> tuple[Tensor, Tensor]:
+    r"""Infinite-width (NNGP, NTK) kernels of a fully connected network with ``depth`` hidden layers, NTK parameterization.
+
+    ``x1`` (n1, d), ``x2`` (n2, d) (default x1); returns two (n1, n2) float64 tensors on x1's device: the
+    NNGP kernel of the outputs :math:`\Sigma^{(L)}` and the NTK :math:`\Theta^{(L)}` (recursions in the module
+    docstring; the readout layer is linear with weights :math:`\sigma_w/\sqrt{n_L}` and bias :math:`\sigma_b`).
+    ``activation``: ``"relu"``, ``"erf"`` (closed forms) or ``(phi, dphi)`` (callables on tensors:
+    Gauss-Hermite quadrature with ``quadrature`` nodes per dimension). The networks this describes:
+    :class:`dltheory.models.ntk.NTKMLP`. Cost: O(n1 n2 (d + depth)) (quadrature: x nodes^2).
+    """
+    depth = check_int("depth", depth, minimum=0)
+    sigma_w = check_float("sigma_w", sigma_w, minimum=0.0)
+    sigma_b = check_float("sigma_b", sigma_b, minimum=0.0)
+    quadrature = check_int("quadrature", quadrature, minimum=2)
+    if isinstance(activation, str):
+        activation = check_choice("activation", activation, ("relu", "erf"))
+        expect = _relu_expect if activation == "relu" else _erf_expect
+    elif isinstance(activation, tuple) and len(activation) == 2 and all(callable(a) for a in activation):
+        phi, dphi = activation
+
+        def expect(K11, K22, K12):
+            return _quad_expect(phi, dphi, K11, K22, K12, quadrature)
+    else:
+        raise ValueError(f"`activation` must be 'relu', 'erf' or a pair (phi, dphi) of callables; got {activation!r}.")
+    x1 = torch.as_tensor(x1).to(torch.float64).reshape(len(x1), -1)
+    x2 = x1 if x2 is None else torch.as_tensor(x2).to(torch.float64).reshape(len(x2), -1)
+    if x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"`x1` and `x2` must have the same number of features; got {x1.shape[1]} and {x2.shape[1]}.")
+    d = x1.shape[1]
+    S12 = sigma_w ** 2 * (x1 @ x2.T) / d + sigma_b ** 2
+    S11 = sigma_w ** 2 * (x1 * x1).sum(1) / d + sigma_b ** 2
+    S22 = sigma_w ** 2 * (x2 * x2).sum(1) / d + sigma_b ** 2
+    T12 = S12.clone()
+    for _ in range(depth):
+        e12, ed12 = expect(S11[:, None].expand_as(S12), S22[None, :].expand_as(S12), S12)
+        e11, _ = expect(S11, S11, S11)
+        e22, _ = expect(S22, S22, S22)
+        S12_new = sigma_w ** 2 * e12 + sigma_b ** 2
+        T12 = T12 * sigma_w ** 2 * ed12 + S12_new
+        S12, S11, S22 = S12_new, sigma_w ** 2 * e11 + sigma_b ** 2, sigma_w ** 2 * e22 + sigma_b ** 2
+    return S12, T12

@@ -1,0 +1,91 @@
+"""NTKs against independent references: the explicit per-example Jacobian (torch.autograd.functional), Monte Carlo
+over random wide networks for the infinite-width kernels, closed forms against quadrature."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from dltheory.models.ntk import ntk_mlp
+from dltheory.probes.ntk import empirical_ntk, fc_kernels
+
+
+def _explicit_jacobian(model, x):
+    params = dict(model.named_parameters())
+    names = list(params)
+
+    def f(*ps):
+        out = torch.func.functional_call(model, dict(zip(names, ps, strict=True)), (x,))
+        return out.reshape(-1)
+
+    J = torch.autograd.functional.jacobian(f, tuple(params.values()))
+    return torch.cat([j.reshape(j.shape[0], -1) for j in J], dim=1)  # (n k, P)
+
+
+@pytest.mark.parametrize("method", ["jacobian", "ntvp"])
+def test_empirical_ntk_equals_the_explicit_jacobian_product(method):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(2, 3, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 5, 4)).double()
+    x1, x2 = torch.randn(5, 2, 5, dtype=torch.float64), torch.randn(3, 2, 5, dtype=torch.float64)
+    J1 = _explicit_jacobian(model, x1).reshape(5, 4, -1)
+    J2 = _explicit_jacobian(model, x2).reshape(3, 4, -1)
+    full = torch.einsum("akp,blp->abkl", J1, J2)
+    torch.testing.assert_close(empirical_ntk(model, x1, x2, output="full", method=method, chunk_size=2), full)
+    torch.testing.assert_close(empirical_ntk(model, x1, x2, method=method, chunk_size=2), torch.einsum("abkk->ab", full) / 4)
+    G = empirical_ntk(model, x1, method=method)
+    torch.testing.assert_close(G, G.T)
+    # the kernel of the last layer's parameters only
+    Jl = J1[..., -(3 * 5 * 4 + 4):]
+    torch.testing.assert_close(empirical_ntk(model, x1, names=["3"], method=method), torch.einsum("akp,bkp->ab", Jl, Jl) / 4)
+
+
+def test_empirical_ntk_errors():
+    model = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="names"):
+        empirical_ntk(model, torch.randn(2, 3), names=["nope"])
+    with pytest.raises(ValueError, match="output"):
+        empirical_ntk(model, torch.randn(2, 3), output="diag")
+
+
+def test_relu_expectations_against_scipy_integration():
+    import numpy as np
+    import scipy.integrate
+    import scipy.stats
+
+    from dltheory.probes.ntk import _relu_expect
+
+    for K in ([[1.3, 0.4], [0.4, 0.7]], [[2.0, -1.1], [-1.1, 0.9]], [[0.5, 0.49], [0.49, 0.5]]):
+        K = np.array(K)
+        pdf = scipy.stats.multivariate_normal(mean=[0, 0], cov=K).pdf
+        ref, _ = scipy.integrate.dblquad(lambda v, u, pdf=pdf: u * v * pdf([u, v]), 0, np.inf, 0, np.inf, epsabs=1e-11, epsrel=1e-10)
+        ref_d = scipy.stats.multivariate_normal(mean=[0, 0], cov=K).cdf([0, 0])  # P(u > 0, v > 0) = P(u < 0, v < 0)
+        e, ed = _relu_expect(*(torch.tensor(K[i, j], dtype=torch.float64) for i, j in ((0, 0), (1, 1), (0, 1))))
+        assert float(e) == pytest.approx(ref, rel=1e-6)
+        assert float(ed) == pytest.approx(ref_d, abs=1e-6)
+
+
+def test_erf_closed_form_equals_gauss_hermite_quadrature():
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    phi = (torch.erf, lambda t: 2 / math.sqrt(math.pi) * torch.exp(-t * t))
+    for depth in (1, 3):
+        S, T = fc_kernels(x, depth=depth, activation="erf", sigma_w=1.3, sigma_b=0.2)
+        Sq, Tq = fc_kernels(x, depth=depth, activation=phi, sigma_w=1.3, sigma_b=0.2, quadrature=200)
+        torch.testing.assert_close(S, Sq, rtol=1e-8, atol=1e-10)
+        torch.testing.assert_close(T, Tq, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_infinite_width_kernels_against_monte_carlo_over_wide_networks(activation):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 5, generator=g, dtype=torch.float64)
+    S, T = fc_kernels(x, depth=2, activation=activation, sigma_w=1.5, sigma_b=0.3)
+    # NTK: the empirical kernel of wide nets, averaged over a few draws (fluctuations ~ 1/sqrt(width))
+    ntks = [empirical_ntk(ntk_mlp([5, 2048, 2048, 1], activation=activation, sigma_w=1.5, sigma_b=0.3, generator=g, dtype=torch.float64), x) for _ in range(3)]
+    torch.testing.assert_close(torch.stack(ntks).mean(0), T, rtol=0.05, atol=0.02 * float(T.diagonal().mean()))
+    # NNGP: the covariance of the outputs over many random nets of moderate width
+    outs = torch.stack([ntk_mlp([5, 256, 256, 1], activation=activation, sigma_w=1.5, sigma_b=0.3, generator=g, dtype=torch.float64)(x)[:, 0] for _ in range(2000)])
+    cov = outs.T @ outs / len(outs)
+    torch.testing.assert_close(cov, S, rtol=0.1, atol=0.06 * float(S.diagonal().mean()))
