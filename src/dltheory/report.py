@@ -34,6 +34,7 @@ LECTURES = {
     3: "Inductive biases due to dropout",
     4: "Tractable landscapes for nonconvex optimization",
     5: "From sparse coding to deep learning",
+    8: "Neural tangent kernel",
 }
 
 CSS = """

@@ -47,6 +47,7 @@ BOUNDED = [
     "intro/residual-trainability",
     "generalization/random-labels",
     "generalization/spectral-margin-bounds",
+    "ntk/kernel-convergence",
     "sparse-coding/natural-image-dictionary",
     "sparse-coding/deconvolutional-network",
 ]

@@ -94,6 +94,8 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     _P("zhang2021", "Zhenyu Zhang, Shuai Zhang", 2021, "Towards understanding residual and dilated dense neural networks via convolutional sparse coding", "National Science Review 8(3)", 5, "sparse-coding/residual-as-pursuit"),
     _P("pelt2018", "Daniel M. Pelt, James A. Sethian", 2018, "A mixed-scale dense convolutional neural network for image analysis", "PNAS 115(2):254-259", 5, "sparse-coding/mixed-scale-dense"),
     _P("li2022", "Ming Li, Peng Zhai, Shuai Tong, Xue Gao, Shao-Lun Huang, Zhanxing Zhu, Chun You, Yang Yu", 2022, "Revisiting sparse convolutional model for visual recognition", "NeurIPS 2022", 5, "sparse-coding/sparse-dictionary-network"),
+    # Lecture 8 (planned): neural tangent kernel
+    _P("jacot2018", "Arthur Jacot, Franck Gabriel, Clement Hongler", 2018, "Neural tangent kernel: convergence and generalization in neural networks", "NeurIPS 2018", 8, "ntk/kernel-convergence"),
 ]}
 
 
