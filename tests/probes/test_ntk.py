@@ -89,3 +89,43 @@ def test_infinite_width_kernels_against_monte_carlo_over_wide_networks(activatio
     outs = torch.stack([ntk_mlp([5, 256, 256, 1], activation=activation, sigma_w=1.5, sigma_b=0.3, generator=g, dtype=torch.float64)(x)[:, 0] for _ in range(2000)])
     cov = outs.T @ outs / len(outs)
     torch.testing.assert_close(cov, S, rtol=0.1, atol=0.06 * float(S.diagonal().mean()))
+
+
+def test_linearized_model_is_the_first_order_expansion():
+    from dltheory.probes.ntk import LinearizedModel
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 2)).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    lin = LinearizedModel(net)
+    v = {k: torch.randn_like(p) for k, p in lin.params.items()}
+    f = lambda p: torch.func.functional_call(net, p, (x,))  # noqa: E731
+    gaps = []
+    for eps in (1e-2, 1e-3):
+        p = {k: lin.params[k] + eps * v[k] for k in v}
+        gaps.append(float((lin(p, x) - f(p)).abs().max()))
+    assert gaps[1] < gaps[0] / 50  # second-order remainder: 100x smaller for a 10x smaller step
+    torch.testing.assert_close(lin(lin.params, x), f(lin.params))
+
+
+def test_closed_form_trajectory_equals_gradient_descent_on_the_linearized_model():
+    from dltheory.probes.ntk import LinearizedModel, kernel_regression, mse_gd_trajectory
+    from dltheory.train.loop import train
+    from dltheory.train.optimizers import gd
+
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 1)).double()
+    X, Xs = torch.randn(8, 2, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64)
+    y = torch.sin(X[:, :1] * 2)
+    lin = LinearizedModel(net)
+    K, Ks = empirical_ntk(net, X), empirical_ntk(net, Xs, X)
+    with torch.no_grad():
+        f0, f0s = net(X), net(Xs)
+    lr, T = 8 / float(torch.linalg.eigvalsh(K)[-1]), 40  # 1 / lambda_max of the mean loss's Gram matrix K / n (n = 8)
+    res = train(lambda p, b: 0.5 * ((lin(p, b[0]) - b[1]) ** 2).mean(), lin.params, steps=T, optimizer=gd(lr), data=(X, y), progress=False)
+    with torch.no_grad():
+        torch.testing.assert_close(lin(res.params, X), mse_gd_trajectory(K, y, f0, lr, T)[0], rtol=1e-9, atol=1e-10)
+        torch.testing.assert_close(lin(res.params, Xs), mse_gd_trajectory(K, y, f0, lr, T, K_test=Ks, f0_test=f0s)[0], rtol=1e-9, atol=1e-10)
+    # infinite time: kernel regression from f0
+    far = mse_gd_trajectory(K, y, f0, lr, 10**7, K_test=Ks, f0_test=f0s)[0]
+    torch.testing.assert_close(far, kernel_regression(K, y, Ks, f0_train=f0, f0_test=f0s), rtol=1e-6, atol=1e-6)

@@ -25,7 +25,10 @@ Hongler, NeurIPS 2018) is :math:`\Theta(x, x') = J_\theta f(x)\,J_\theta f(x')^\
   :math:`(u, v) \sim N(0, \Sigma^{(h-1)}\text{ on } \{x, x'\})`. ReLU (the arc-cosine kernels of Cho & Saul 2009)
   and erf (Williams 1997) in closed form; any other activation by Gauss-Hermite quadrature
   (``quadrature`` nodes per dimension).
-- :class:`NTKMLP` lives in :mod:`dltheory.models.ntk` (the network those kernels describe).
+- :class:`LinearizedModel`, :func:`mse_gd_trajectory`, :func:`kernel_regression`: the linearized network, its
+  gradient-descent trajectory on the squared loss in closed form and its infinite-time limit (Lee, Xiao,
+  Schoenholz, Bahri, Novak, Sohl-Dickstein, Pennington, NeurIPS 2019).
+- :func:`dltheory.models.ntk.ntk_mlp` is the network those kernels describe.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
 from dltheory.core.errors import check_choice, check_float, check_int
 
-__all__ = ["empirical_ntk", "fc_kernels"]
+__all__ = ["LinearizedModel", "empirical_ntk", "fc_kernels", "kernel_regression", "mse_gd_trajectory"]
 
 
 # --------------------------------------------------------------------------- empirical
@@ -246,3 +249,104 @@ def fc_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, activati
         T12 = T12 * sigma_w ** 2 * ed12 + S12_new
         S12, S11, S22 = S12_new, sigma_w ** 2 * e11 + sigma_b ** 2, sigma_w ** 2 * e22 + sigma_b ** 2
     return S12, T12
+
+
+# --------------------------------------------------------------------------- linearized dynamics
+
+
+class LinearizedModel:
+    r"""The first-order Taylor expansion of a module around parameters :math:`\theta_0` (Lee et al., NeurIPS 2019, eq. 6):
+
+    .. math:: f^{lin}_\theta(x) = f_{\theta_0}(x) + J_{\theta_0}(x)\,(\theta - \theta_0),
+
+    computed by one Jacobian-vector product per call (no Jacobian is stored). Call it as
+    ``lin(params, x)`` with a dict of the same names as ``lin.params`` (the expansion point, detached
+    copies); it trains through :func:`dltheory.train.loop.train` like any functional model. Buffers and
+    parameters not in ``params`` stay at their values in the module.
+    """
+
+    def __init__(self, model: nn.Module, params: Mapping[str, Tensor] | None = None, names: Sequence[str] | None = None) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"`model` must be a torch.nn.Module; got {type(model).__name__}.")
+        diff, fixed = _params(model, params, names)
+        self.model, self.fixed = model, fixed
+        self.params = {k: v.clone() for k, v in diff.items()}
+        self._theta0 = {k: v.clone() for k, v in diff.items()}
+
+    def _f(self, p: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(self.model, {**self.fixed, **p}, (x,))
+
+    def __call__(self, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
+        if set(params) != set(self._theta0):
+            raise ValueError(f"`params` must have the names of the expansion point {sorted(self._theta0)[:5]}...; got {sorted(params)[:5]}...")
+        delta = {k: params[k] - self._theta0[k] for k in self._theta0}
+        f0, df = jvp(lambda p: self._f(p, x), (self._theta0,), (delta,))
+        return f0 + df
+
+
+def kernel_regression(K_train: Tensor, y: Tensor, K_test: Tensor | None = None, *, ridge: float = 0.0, f0_train: Tensor | None = None,
+                      f0_test: Tensor | None = None) -> Tensor:
+    r"""Kernel (ridge) regression, the infinite-time limit of gradient flow on the squared loss for a linearized network:
+
+    .. math:: f_\infty(X_*) = f_0(X_*) + K_{*X}(K_{XX} + \lambda I)^{-1}(y - f_0(X)).
+
+    ``K_train`` (n, n), ``y`` (n,) or (n, k), ``K_test`` (n_*, n) (default: the training inputs),
+    optional initial outputs ``f0_*`` (zero by default; with them, the prediction of the linearized network
+    trained to convergence, Lee et al. 2019 eq. 9). Solved by a Cholesky factorization (float64).
+    """
+    ridge = check_float("ridge", ridge, minimum=0.0)
+    K = K_train.to(torch.float64)
+    n = K.shape[0]
+    if K.shape != (n, n):
+        raise ValueError(f"`K_train` must be square; got {tuple(K.shape)}.")
+    Y = y.to(torch.float64).reshape(n, -1)
+    R = Y - (f0_train.to(torch.float64).reshape(n, -1) if f0_train is not None else 0)
+    L, info = torch.linalg.cholesky_ex(K + ridge * torch.eye(n, dtype=K.dtype, device=K.device))
+    if int(info) != 0:
+        raise ValueError("`K_train` (+ ridge) is not positive definite: add a ridge > 0.")
+    alpha = torch.cholesky_solve(R, L)
+    Ks = K if K_test is None else K_test.to(torch.float64)
+    out = Ks @ alpha
+    if f0_test is not None:
+        out = out + f0_test.to(torch.float64).reshape(len(Ks), -1)
+    elif K_test is None and f0_train is not None:
+        out = out + f0_train.to(torch.float64).reshape(n, -1)
+    return out
+
+
+def mse_gd_trajectory(K_train: Tensor, y: Tensor, f0_train: Tensor, lr: float, steps: Sequence[int] | int, *, K_test: Tensor | None = None,
+                      f0_test: Tensor | None = None) -> Tensor:
+    r"""Outputs of a linearized network after t steps of gradient descent on :math:`\tfrac{1}{2n}\sum_i\|f(x_i) - y_i\|^2`, in closed form.
+
+    With the (trace) NTK Gram matrix :math:`K = \Theta(X, X)` and :math:`A = I - \eta K / n`:
+
+    .. math:: f_t(X) = y + A^t (f_0(X) - y),\qquad f_t(X_*) = f_0(X_*) + K_{*X}K^{-1}(I - A^t)(y - f_0(X))
+
+    (Lee et al. 2019, eqs. 8-9, in discrete time). Returns (len(steps), n, k) on the training inputs, or on
+    ``K_test``'s rows (n_*, n) with ``f0_test``. Exact for one output (k = 1) with the empirical NTK of
+    :class:`LinearizedModel`'s expansion point; for k > 1 it assumes the output kernel :math:`K\otimes I_k` (the
+    infinite-width limit). Cost: one symmetric eigendecomposition of K.
+    """
+    lr = check_float("lr", lr, minimum=0.0, strict_min=True)
+    ts = [steps] if isinstance(steps, int) else list(steps)
+    for t in ts:
+        check_int("steps", t, minimum=0)
+    K = K_train.to(torch.float64)
+    n = K.shape[0]
+    Y = y.to(torch.float64).reshape(n, -1)
+    R0 = f0_train.to(torch.float64).reshape(n, -1) - Y
+    lam, V = torch.linalg.eigh(K)
+    a = 1 - lr * lam / n
+    c = V.T @ R0  # residual in the eigenbasis
+    out = []
+    for t in ts:
+        decay = a ** t
+        if K_test is None:
+            out.append(Y + V @ (decay[:, None] * c))
+        else:
+            if f0_test is None:
+                raise ValueError("`f0_test` must be given with `K_test`.")
+            with torch.no_grad():
+                gain = torch.where(lam.abs() > 1e-12 * lam.abs().max(), (1 - decay) / lam, lr * t / n * torch.ones_like(lam))
+            out.append(f0_test.to(torch.float64).reshape(len(K_test), -1) - K_test.to(torch.float64) @ (V @ (gain[:, None] * c)))
+    return torch.stack(out)
