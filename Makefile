@@ -28,6 +28,7 @@ test: setup
 bench:
 	$(MAKE) setup EXTRAS=dev,bench
 	$(PIP) install -q -c constraints.txt --no-deps curvlinops-for-pytorch backpack-for-pytorch
+	$(PIP) install -q -c constraints.txt --no-deps jax==0.5.3 jaxlib==0.5.3 ml_dtypes neural-tangents==0.6.5 frozendict mpmath
 	$(BIN)/python benchmarks/run_all.py
 
 lint: setup

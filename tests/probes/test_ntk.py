@@ -129,3 +129,17 @@ def test_closed_form_trajectory_equals_gradient_descent_on_the_linearized_model(
     # infinite time: kernel regression from f0
     far = mse_gd_trajectory(K, y, f0, lr, 10**7, K_test=Ks, f0_test=f0s)[0]
     torch.testing.assert_close(far, kernel_regression(K, y, Ks, f0_train=f0, f0_test=f0s), rtol=1e-6, atol=1e-6)
+
+
+def test_structured_method_equals_the_jacobian_contraction():
+    torch.manual_seed(2)
+    for net in (nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3)).double(),
+                ntk_mlp([4, 16, 16, 3], sigma_w=1.3, sigma_b=0.2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)):
+        x1, x2 = torch.randn(5, 4, dtype=torch.float64), torch.randn(7, 4, dtype=torch.float64)
+        for output in ("trace", "full"):
+            torch.testing.assert_close(empirical_ntk(net, x1, x2, output=output, method="structured", chunk_size=3),
+                                       empirical_ntk(net, x1, x2, output=output, method="jacobian"))
+        name = [n for n, _ in net.named_parameters()][-1]  # the last bias only
+        torch.testing.assert_close(empirical_ntk(net, x1, names=[name], method="structured"), empirical_ntk(net, x1, names=[name], method="jacobian"))
+    with pytest.raises(ValueError, match="structured"):
+        empirical_ntk(nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(2, 1)), torch.randn(2, 1, 3), method="structured")

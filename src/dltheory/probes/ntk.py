@@ -8,7 +8,11 @@ Hongler, NeurIPS 2018) is :math:`\Theta(x, x') = J_\theta f(x)\,J_\theta f(x')^\
   (``torch.func.jacrev`` under ``vmap``: memory :math:`O(n k P)`); ``method="ntvp"`` forms kernel columns
   by NTK-vector products, one vector-Jacobian product then one Jacobian-vector product per column of
   the second batch (Novak, Sohl-Dickstein, Schoenholz, ICML 2022: memory O(P) per column);
-  ``"auto"`` picks the Jacobian route when its Jacobians fit in ``max_memory`` bytes. Rows are computed
+  ``method="structured"`` (networks whose differentiated parameters are all nn.Linear weights and biases):
+  the gradient of a Linear weight is the outer product of the layer's output gradient and its input,
+  so each layer contributes :math:`\langle\delta(x), \delta(x')\rangle\,\langle a(x), a(x')\rangle` and no parameter-sized
+  Jacobian is formed (k backward passes per chunk; the structured derivatives of Novak et al. 2022);
+  ``"auto"`` picks it when it applies, else the Jacobian route when its Jacobians fit in ``max_memory`` bytes. Rows are computed
   in chunks of ``chunk_size`` inputs. ``output="trace"`` gives the mean over the k outputs of the diagonal
   blocks, (n1, n2) (the scalar kernel of an infinite-width network, whose output covariance is
   :math:`\Theta \otimes I_k`); ``"full"`` gives (n1, n2, k, k).
@@ -92,7 +96,7 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, *, par
     vjp of a chunk of x2 and one jvp over x1 per kernel column, n2 k columns.
     """
     output = check_choice("output", output, ("trace", "full"))
-    method = check_choice("method", method, ("auto", "jacobian", "ntvp"))
+    method = check_choice("method", method, ("auto", "jacobian", "ntvp", "structured"))
     chunk_size = check_int("chunk_size", chunk_size, minimum=1)
     max_memory = check_float("max_memory", max_memory, minimum=0.0)
     if not isinstance(model, nn.Module):
@@ -116,11 +120,93 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, *, par
         k = f(diff, x1[:1]).shape[1]
     P = sum(v.numel() for v in diff.values())
     itemsize = next(iter(diff.values())).element_size()
+    layers = _linear_layers(model, diff)
+    if method == "structured" and layers is None:
+        raise ValueError("`method`='structured' needs every differentiated parameter to be a weight or bias of nn.Linear "
+                         "(or dltheory.models.ntk.NTKLinear) layers applied to (batch, features) inputs; use 'jacobian' or 'ntvp'.")
     if method == "auto":
-        method = "jacobian" if 2 * min(chunk_size, max(len(x1), len(x2))) * k * P * itemsize <= max_memory else "ntvp"
+        if layers is not None:
+            method = "structured"
+        else:
+            method = "jacobian" if 2 * min(chunk_size, max(len(x1), len(x2))) * k * P * itemsize <= max_memory else "ntvp"
+    if method == "structured":
+        F1 = [_linear_features(model, fixed, diff, layers, x1[i:i + chunk_size], k) for i in range(0, len(x1), chunk_size)]
+        F2 = F1 if same else [_linear_features(model, fixed, diff, layers, x2[j:j + chunk_size], k) for j in range(0, len(x2), chunk_size)]
+        return torch.cat([torch.cat([_structured_block(a, b, output, k) for b in F2], dim=1) for a in F1], dim=0)
     if method == "jacobian":
         return _ntk_jacobian(f, diff, x1, x2, same, k, output, chunk_size)
     return _ntk_ntvp(f, diff, x1, x2, k, output, chunk_size)
+
+
+def _linear_layers(model: nn.Module, diff: dict[str, Tensor]) -> dict[str, tuple[bool, bool]] | None:
+    """module name -> (weight differentiated, bias differentiated) if every differentiated parameter is a Linear's; else None."""
+    from dltheory.models.ntk import NTKLinear
+
+    mods = dict(model.named_modules())
+    out: dict[str, tuple[bool, bool]] = {}
+    for name in diff:
+        mod_name, _, leaf = name.rpartition(".")
+        m = mods.get(mod_name)
+        if not isinstance(m, (nn.Linear, NTKLinear)) or leaf not in ("weight", "bias"):
+            return None
+        w, b = out.get(mod_name, (False, False))
+        out[mod_name] = (w or leaf == "weight", b or leaf == "bias")
+    return out
+
+
+def _linear_features(model: nn.Module, fixed: dict[str, Tensor], diff: dict[str, Tensor], layers: dict[str, tuple[bool, bool]], x: Tensor,
+                     k: int) -> list[tuple[Tensor, Tensor, float, float, bool, bool]]:
+    """Per layer: its inputs a (n, in), the output gradients delta (n, k, out) of each network output, and the scales."""
+    from dltheory.models.ntk import NTKLinear
+
+    mods = dict(model.named_modules())
+    kept: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def hook(name: str):
+        def fn(_m, inp, out):
+            kept[name] = (inp[0], out)
+        return fn
+
+    handles = [mods[n].register_forward_hook(hook(n)) for n in layers]
+    try:
+        p = {n: v.detach().requires_grad_(True) for n, v in diff.items()}
+        with torch.enable_grad():
+            y = functional_call(model, {**fixed, **p}, (x,))
+            y = y.reshape(y.shape[0], -1)
+            zs = [kept[n][1] for n in layers]
+            for n in layers:
+                if kept[n][0].ndim != 2:
+                    raise ValueError(f"layer {n!r} is applied to inputs of shape {tuple(kept[n][0].shape)}; method='structured' needs (batch, features).")
+            deltas = [[] for _ in layers]
+            for c in range(k):
+                gs = torch.autograd.grad(y[:, c].sum(), zs, retain_graph=c < k - 1, allow_unused=True)
+                for i, g in enumerate(gs):
+                    deltas[i].append(torch.zeros_like(zs[i]) if g is None else g)
+    finally:
+        for h in handles:
+            h.remove()
+    feats = []
+    for i, (n, (has_w, has_b)) in enumerate(layers.items()):
+        m = mods[n]
+        ws, bs = (m.sigma_w / math.sqrt(m.fan_in), m.sigma_b) if isinstance(m, NTKLinear) else (1.0, 1.0)
+        feats.append((kept[n][0].detach(), torch.stack(deltas[i], 1).detach(), ws, bs, has_w, has_b))
+    return feats
+
+
+def _structured_block(F1: list, F2: list, output: str, k: int) -> Tensor:
+    r"""Sum over Linear layers of :math:`\langle\delta_c(x), \delta_{c'}(x')\rangle (s_w^2\langle a(x), a(x')\rangle + s_b^2)` (the weight
+    gradient is the outer product of the output gradient and the input)."""
+    total = None
+    for (a1, d1, ws, bs, has_w, has_b), (a2, d2, _, _, _, _) in zip(F1, F2, strict=True):
+        inner = (ws ** 2) * (a1 @ a2.T) if has_w else torch.zeros(len(a1), len(a2), dtype=a1.dtype, device=a1.device)
+        if has_b:
+            inner = inner + bs ** 2
+        if output == "trace":
+            term = torch.einsum("nko,mko->nm", d1, d2) * inner / k
+        else:
+            term = torch.einsum("nko,mlo->nmkl", d1, d2) * inner[:, :, None, None]
+        total = term if total is None else total + term
+    return total
 
 
 def _jac(f: Callable, diff: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -179,7 +265,9 @@ def _ntk_ntvp(f: Callable, diff: dict[str, Tensor], x1: Tensor, x2: Tensor, k: i
 def _relu_expect(K11: Tensor, K22: Tensor, K12: Tensor) -> tuple[Tensor, Tensor]:
     s = (K11 * K22).clamp_min(1e-300).sqrt()
     rho = (K12 / s).clamp(-1.0, 1.0)
-    theta = torch.arccos(rho)
+    # the angle from atan2 of (sqrt(det), K12): exactly 0 when K12 = K11 = K22 (the diagonal of a Gram matrix),
+    # where arccos of a rounded rho = 1 - 1e-16 would give 1.5e-8
+    theta = torch.atan2((K11 * K22 - K12 * K12).clamp_min(0).sqrt(), K12)
     e = s / (2 * math.pi) * (torch.sin(theta) + (math.pi - theta) * rho)
     ed = (math.pi - theta) / (2 * math.pi)
     return e, ed
@@ -232,6 +320,7 @@ def fc_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, activati
             return _quad_expect(phi, dphi, K11, K22, K12, quadrature)
     else:
         raise ValueError(f"`activation` must be 'relu', 'erf' or a pair (phi, dphi) of callables; got {activation!r}.")
+    same = x2 is None
     x1 = torch.as_tensor(x1).to(torch.float64).reshape(len(x1), -1)
     x2 = x1 if x2 is None else torch.as_tensor(x2).to(torch.float64).reshape(len(x2), -1)
     if x1.shape[1] != x2.shape[1]:
@@ -240,6 +329,8 @@ def fc_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, activati
     S12 = sigma_w ** 2 * (x1 @ x2.T) / d + sigma_b ** 2
     S11 = sigma_w ** 2 * (x1 * x1).sum(1) / d + sigma_b ** 2
     S22 = sigma_w ** 2 * (x2 * x2).sum(1) / d + sigma_b ** 2
+    if same:
+        S12.diagonal().copy_(S11)  # x . x by the same reduction on both sides, so the recursion sees rho = 1 exactly
     T12 = S12.clone()
     for _ in range(depth):
         e12, ed12 = expect(S11[:, None].expand_as(S12), S22[None, :].expand_as(S12), S12)
@@ -248,6 +339,8 @@ def fc_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, activati
         S12_new = sigma_w ** 2 * e12 + sigma_b ** 2
         T12 = T12 * sigma_w ** 2 * ed12 + S12_new
         S12, S11, S22 = S12_new, sigma_w ** 2 * e11 + sigma_b ** 2, sigma_w ** 2 * e22 + sigma_b ** 2
+        if same:
+            S12.diagonal().copy_(S11)
     return S12, T12
 
 
