@@ -194,7 +194,7 @@ class HeavyTailedSpectra(Experiment):
 
     def run(self, config: Config, log: RunLog) -> None:
         (xtr, ytr), (xte, yte) = classification_split(config.dataset, config.num_train, data_root=config.data_root, dtype=torch.float32, device=log.device)
-        every = max(1, config.steps // config.checkpoints)
+        every = max(1, -(-config.steps // config.checkpoints))  # ceil: checkpoints evenly spaced, plus the last step
         res, fm, ckpts, net = self._train(config, log, (xtr, ytr), config.batch_size, "main", every)
         with torch.no_grad():
             log.metric("train_accuracy", float((fm(res.params, xtr).argmax(1) == ytr).float().mean()))
@@ -302,11 +302,12 @@ class HeavyTailedSpectra(Experiment):
         fig, axes = figure(4, 1, width=3.6, height=3.2)
         panels = [("at init (step 0)", specs[0][1], PALETTE[0]), (f"after {specs[-1][0]} SGD steps", specs[-1][1], PALETTE[1]), ("shuffled (centered) trained entries", shuf, PALETTE[2])]
         for ax, (title, sp, col) in zip(axes[:3], panels, strict=True):
-            e = sp["evals"][sp["evals"] > 0]
-            bins = np.geomspace(e.min(), e.max() * 1.05, 40)
-            ax.hist(e, bins=bins, density=True, color=col, alpha=0.6, label="ESD")
-            mp = sp["mp"]
-            grid = np.geomspace(max(mp.lambda_minus, e.min()), mp.lambda_plus, 200)
+            e, mp = sp["evals"], sp["mp"]
+            lo = max(mp.lambda_minus, 1e-2 * mp.lambda_plus)  # q = 1 has a hard edge at 0: show the upper two decades
+            bins = np.geomspace(lo, e.max() * 1.05, 36)
+            counts, _ = np.histogram(e, bins=bins)
+            ax.stairs(counts / (len(e) * np.diff(bins)), bins, fill=True, color=col, alpha=0.6, label="ESD (density over all eigenvalues)")
+            grid = np.geomspace(lo, mp.lambda_plus, 200)
             ax.plot(grid, mp_density(grid, mp.ratio, mp.sigma2), **{**THEORY, "label": f"MP fit (KS {mp.ks_distance:.3f})"})
             pl = sp["pl"]
             t = np.geomspace(pl.xmin, e.max(), 50)
