@@ -40,6 +40,7 @@ BOUNDED = [
     "landscape/mode-connectivity",
     "landscape/filter-normalization",
     "sparse-coding/ml-csc-pursuit",
+    "weights/heavy-tailed-spectra",
     "generalization/double-descent",
     "expressivity/linear-regions",
     "sparse-coding/csc-local-global",

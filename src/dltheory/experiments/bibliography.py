@@ -71,6 +71,7 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     _P("bartlett2017", "Peter L. Bartlett, Dylan J. Foster, Matus Telgarsky", 2017, "Spectrally-normalized margin bounds for neural networks", "NeurIPS 2017", 3, "generalization/spectral-margin-bounds"),
     _P("belkin2019", "Mikhail Belkin, Daniel Hsu, Siyuan Ma, Soumik Mandal", 2019, "Reconciling modern machine-learning practice and the classical bias-variance trade-off", "PNAS 116(32):15849-15854", 3, "generalization/double-descent"),
     _P("nakkiran2020", "Preetum Nakkiran, Gal Kaplun, Yamini Bansal, Tristan Yang, Boaz Barak, Ilya Sutskever", 2020, "Deep double descent: where bigger models and more data hurt", "ICLR 2020", 3, "generalization/double-descent"),
+    _P("martin2021", "Charles H. Martin, Michael W. Mahoney", 2021, "Implicit self-regularization in deep neural networks: evidence from random matrix theory and implications for learning", "JMLR 22(165):1-73", 3, "weights/heavy-tailed-spectra"),
     _P("serra2018", "Thiago Serra, Christian Tjandraatmadja, Srikumar Ramalingam", 2018, "Bounding and counting linear regions of deep neural networks", "ICML 2018", 1, "expressivity/linear-regions"),
     _P("hanin2019", "Boris Hanin, David Rolnick", 2019, "Deep ReLU networks have surprisingly few activation patterns", "NeurIPS 2019", 1, "expressivity/linear-regions"),
     # Lecture 4: landscapes

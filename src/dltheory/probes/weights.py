@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dltheory.core.errors import check_choice, check_int
+from dltheory.core.errors import check_choice, check_float, check_int
 
 __all__ = ["LayerSpectrum", "MPFit", "PowerLawFit", "as_dicts", "esd", "fit_marchenko_pastur", "fit_power_law", "mp_cdf", "spectra_table", "weight_matrices", "weight_spectra"]
 
@@ -190,7 +190,7 @@ def mp_cdf(x: np.ndarray, ratio: float, sigma2: float = 1.0, grid: int = 4001) -
     return np.interp(np.asarray(x, dtype=np.float64), g, cdf, left=0.0, right=1.0)
 
 
-def fit_marchenko_pastur(evals: Tensor | np.ndarray, N: int, M: int) -> MPFit:
+def fit_marchenko_pastur(evals: Tensor | np.ndarray, N: int, M: int, *, tw_units: float = 2.02) -> MPFit:
     r"""Marchenko-Pastur law matched to the ESD ``evals`` of :math:`W^\top W/N` for (N, M) matrices, N >= M.
 
     ``evals`` may hold the eigenvalues of several such matrices (a convolution's slices or
@@ -216,7 +216,7 @@ def fit_marchenko_pastur(evals: Tensor | np.ndarray, N: int, M: int) -> MPFit:
     ks = float(max(np.abs(np.arange(1, n + 1) / n - F).max(), np.abs(np.arange(0, n) / n - F).max()))
     mu = (math.sqrt(N - 1) + math.sqrt(M)) ** 2
     s = (math.sqrt(N - 1) + math.sqrt(M)) * (1 / math.sqrt(N - 1) + 1 / math.sqrt(M)) ** (1 / 3)
-    thr = sigma2 * (mu + 2.02 * s) / N
+    thr = sigma2 * (mu + check_float("tw_units", tw_units) * s) / N
     return MPFit(sigma2, float(ratio), lm, lp, ks, int((e > thr).sum()), float(thr))
 
 
