@@ -121,13 +121,13 @@ def dilated_conv3x3(x: Tensor, weight: Tensor, dilation: int) -> Tensor:
     Cost: :math:`9OC` multiply-adds per pixel (the 1x1 mix) plus :math:`9O` adds (the fold).
     """
     B, C, H, W = x.shape
-    O = weight.shape[0]
+    n_out = weight.shape[0]
     if weight.shape[1:] != (C, 3, 3):
         raise ValueError(f"`weight` must have shape (O, {C}, 3, 3) for `x` of shape {tuple(x.shape)}; got {tuple(weight.shape)}.")
     # fold adds tap (a, b) of pixel p at p + s(a - 1, b - 1) (a scatter); the flipped kernel makes it the gather above
-    mix = weight.flip(2, 3).permute(0, 2, 3, 1).reshape(O * 9, C, 1, 1)
+    mix = weight.flip(2, 3).permute(0, 2, 3, 1).reshape(n_out * 9, C, 1, 1)
     v = F.conv2d(x, mix)  # (B, 9 O, H, W): channel o * 9 + tap
-    return F.fold(v.reshape(B, O * 9, H * W), (H, W), kernel_size=3, dilation=dilation, padding=dilation)
+    return F.fold(v.reshape(B, n_out * 9, H * W), (H, W), kernel_size=3, dilation=dilation, padding=dilation)
 
 
 class MixedScaleLayer(nn.Module):
