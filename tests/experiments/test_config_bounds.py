@@ -48,6 +48,7 @@ BOUNDED = [
     "generalization/random-labels",
     "sparse-coding/natural-image-dictionary",
     "sparse-coding/deconvolutional-network",
+    "sparse-coding/mixed-scale-dense",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
