@@ -326,18 +326,20 @@ class MixedScaleDense(Experiment):
         dev = log.device
         Xte, Yte, skipped = self._data(config, config.n_test, log.rng("test"), dev)
         runs: dict[int, list[dict]] = {}
-        train_sets, params = [], {"msd": {}, "cnn": {}}
+        train_sets, norms, params = [], [], {"msd": {}, "cnn": {}}
         sizes = [(config.n_train, config.pairs)] + [(n, config.curve_pairs) for n in config.curve_images if n != config.n_train]
         for n, pairs in sizes:
             for k in range(pairs):
                 X, Y, sk = self._data(config, n, log.rng("train", n, k), dev)
                 skipped += sk
                 r = {}
+                # standardize the input by the training set's mean and std (the paper's code does the same: msdnet's normalizeinout)
+                mu, sd = X.mean(), X.std()
                 for kind in ("msd", "cnn"):
-                    fm, res = self._fit(config, log, kind, cnn_width, X, Y, (n, k))
+                    fm, res = self._fit(config, log, kind, cnn_width, (X - mu) / sd, Y, (n, k))
                     with torch.no_grad():
-                        pred = fm(res.params, Xte).argmax(1)
-                        train_pred = fm(res.params, X).argmax(1)
+                        pred = fm(res.params, (Xte - mu) / sd).argmax(1)
+                        train_pred = fm(res.params, (X - mu) / sd).argmax(1)
                     r[kind] = iou(pred, Yte)
                     r[kind + "_train"] = iou(train_pred, Y)
                     r[kind + "_loss"] = res.final_loss
@@ -347,6 +349,7 @@ class MixedScaleDense(Experiment):
                 runs.setdefault(n, []).append(r)
                 if n == config.n_train:
                     train_sets.append((X, Y))
+                    norms.append((float(mu), float(sd)))
                 log.info(f"n_train={n} pair {k}: test IoU MS-D {r['msd']:.4f}, CNN {r['cnn']:.4f}; train IoU {r['msd_train']:.4f}, {r['cnn_train']:.4f}; "
                          f"final loss {r['msd_loss']:.4g}, {r['cnn_loss']:.4g}")
         main = runs[config.n_train]
@@ -378,7 +381,8 @@ class MixedScaleDense(Experiment):
         log.artifact("results", test_iou_msd=iou_msd, test_iou_cnn=iou_cnn, difference=diff, ci=np.array([lo, hi]),
                      curve_sizes=np.repeat(sorted(runs), [len(runs[n]) for n in sorted(runs)]),
                      curve_iou_msd=np.concatenate([curve[n][0] for n in sorted(runs)]), curve_iou_cnn=np.concatenate([curve[n][1] for n in sorted(runs)]),
-                     msd_gradient_support=supports[0], cnn_gradient_support=supports[1])
+                     msd_gradient_support=supports[0], cnn_gradient_support=supports[1], input_mean=np.array([m for m, _ in norms]),
+                     input_std=np.array([v for _, v in norms]))
         log.artifact("params_msd", **params["msd"])
         log.artifact("params_cnn", **params["cnn"])
         self._figure(log, config, curve, diff, (lo, hi), Xte, Yte, main[0], supports)
