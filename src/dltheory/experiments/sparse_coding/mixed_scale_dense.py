@@ -35,8 +35,9 @@ it sees inside a small square also occurs (at the same place relative to an edge
 a large one, and no function of the window separates the classes. The MS-D net's receptive field
 (111) covers the whole image, so the size is visible to it; with only 529 parameters it should
 learn this from a few images. Both are trained the same way (``steps`` full-batch Adam steps,
-``lr``, pixelwise cross-entropy, :func:`dltheory.train.train`) on ``n_train`` images, ``pairs``
-times: pair k draws a training set (shared by the two nets) and one init of each net. Test metric:
+``lr``, pixelwise cross-entropy, :func:`dltheory.train.train`; the input standardized by the
+training images' mean and standard deviation, as the reference codes ``msdnet`` and ``msd_pytorch`` do) on ``n_train``
+images, ``pairs`` times: pair k draws a training set (shared by the two nets) and one init of each net. Test metric:
 intersection over union of the predicted and true large-square pixels over ``n_test`` held-out
 images.
 
@@ -333,7 +334,7 @@ class MixedScaleDense(Experiment):
                 X, Y, sk = self._data(config, n, log.rng("train", n, k), dev)
                 skipped += sk
                 r = {}
-                # standardize the input by the training set's mean and std (the paper's code does the same: msdnet's normalizeinout)
+                # standardize the input by the training set's mean and std (as msdnet's normalizeinout and msd_pytorch's set_normalization)
                 mu, sd = X.mean(), X.std()
                 for kind in ("msd", "cnn"):
                     fm, res = self._fit(config, log, kind, cnn_width, (X - mu) / sd, Y, (n, k))
