@@ -80,7 +80,7 @@ holds; difference 0.086-0.160, lower end 0.036-0.090.
 Before the input was standardized (raw images, mean ~0.3), seed 409 failed claim 3 (lower end
 -0.002): one MS-D init was still under-trained after 80 steps (train IoU 0.82, test 0.50 vs the CNN's
 0.57); a larger step (lr 0.04) fixed that seed but made a CNN collapse to all-background on seed 404,
-so it was not kept. Quick wall time on one thread: 7.3-10.6 s (runner's wall time, 23 seeds, on a
+so it was not kept. Quick wall time on one thread: 7.3-10.6 s (runner's wall time, 23 seeds, measured just before the standardization, which adds two elementwise operations per training set, on a
 2-core machine shared with other jobs at load ~1), i.e. at or slightly over the ~8 s target; 14
 trainings of 80 Adam steps are ~90% of it. The full preset was not rerun after these changes.
 """
