@@ -51,6 +51,7 @@ BOUNDED = [
     "ntk/kernel-convergence",
     "sparse-coding/natural-image-dictionary",
     "sparse-coding/deconvolutional-network",
+    "sparse-coding/mixed-scale-dense",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
