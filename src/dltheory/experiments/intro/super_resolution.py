@@ -134,8 +134,8 @@ def _conv_params(prefix: str, c_out: int, c_in: int, generator: torch.Generator,
 def init_generator(channels: int, layers: int, scale: int, *, generator: torch.Generator, dtype: torch.dtype) -> dict[str, Tensor]:
     """Parameters of :func:`generator_forward`: ``conv0 .. conv{layers-1}`` (3x3, leaky ReLU) and ``out`` (3x3 to scale**2 channels, zero)."""
     p: dict[str, Tensor] = {}
-    for l in range(layers):
-        p |= _conv_params(f"conv{l}", channels, 1 if l == 0 else channels, generator, dtype)
+    for i in range(layers):
+        p |= _conv_params(f"conv{i}", channels, 1 if i == 0 else channels, generator, dtype)
     return p | _conv_params("out", scale * scale, channels, generator, dtype, zero=True)
 
 
@@ -146,10 +146,10 @@ def bicubic(x: Tensor, scale: int) -> Tensor:
 
 def generator_forward(params: dict[str, Tensor], x: Tensor, scale: int) -> Tensor:
     """(B, 1, h, w) -> (B, 1, scale h, scale w): bicubic(x) + pixel_shuffle(conv(lrelu(conv ... lrelu(conv(x))))), leaky ReLU slope 0.2, 3x3 convs with replicate padding (as bicubic extends the border)."""
-    h, l = x, 0
-    while f"conv{l}.weight" in params:
-        h = F.leaky_relu(F.conv2d(F.pad(h, (1, 1, 1, 1), mode="replicate"), params[f"conv{l}.weight"], params[f"conv{l}.bias"]), 0.2)
-        l += 1
+    h, i = x, 0
+    while f"conv{i}.weight" in params:
+        h = F.leaky_relu(F.conv2d(F.pad(h, (1, 1, 1, 1), mode="replicate"), params[f"conv{i}.weight"], params[f"conv{i}.bias"]), 0.2)
+        i += 1
     return bicubic(x, scale) + F.pixel_shuffle(F.conv2d(F.pad(h, (1, 1, 1, 1), mode="replicate"), params["out.weight"], params["out.bias"]), scale)
 
 
