@@ -334,26 +334,29 @@ class SuperResolution(Experiment):
 
     @staticmethod
     def _figure(log: RunLog, lr_te: Tensor, out: dict[str, Tensor], hr_te: Tensor, Pbar: dict[str, Tensor], band: Tensor, q: dict, dist: dict, s: int) -> None:
-        fig, axes = figure(6, 3, width=1.6, height=1.6)
-        gain = q["mse"] - q["gan"]
-        picks = np.argsort(-np.array([float(hr_te[i].std()) for i in range(len(hr_te))]))[:3]  # the three most textured test patches
-        cols = [("LR (nearest)", F.interpolate(lr_te, scale_factor=s, mode="nearest")), ("bicubic", out["bicubic"]), ("MSE net", out["mse"]), ("GAN net", out["gan"]), ("HR", hr_te)]
+        fig, axes = figure(2, 1, width=4.2, height=3.4)
+        picks = torch.argsort(hr_te.flatten(1).std(1), descending=True)[:3].tolist()  # the three most textured test patches
+        names = ["LR", "bicubic", "MSE net", "GAN net", "HR"]
+        cols = [F.interpolate(lr_te, scale_factor=s, mode="nearest"), out["bicubic"], out["mse"], out["gan"], hr_te]
+        S, gap = hr_te.shape[-1], 2
+        montage = np.ones((3 * (S + gap) - gap, 5 * (S + gap) - gap))  # one image: rows = patches, columns = methods
         for row, i in enumerate(picks):
-            for c, (name, imgs) in enumerate(cols):
-                ax = axes[row, c]
-                ax.imshow(imgs[i, 0].cpu().numpy(), cmap="gray", vmin=float(hr_te[i].min()), vmax=float(hr_te[i].max()), interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.grid(False)
-                if row == 0:
-                    ax.set_title(name, fontsize=8)
-            axes[row, 5].set_visible(False)
-        ax = fig.add_subplot(1, 6, 6)
+            lo, hi = float(hr_te[i].min()), float(hr_te[i].max())
+            for c, imgs in enumerate(cols):
+                montage[row * (S + gap):row * (S + gap) + S, c * (S + gap):c * (S + gap) + S] = ((imgs[i, 0].double().cpu().numpy() - lo) / (hi - lo)).clip(0, 1)
+        ax = axes[0]
+        ax.imshow(montage, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([c * (S + gap) + S / 2 for c in range(5)], names, fontsize=8)
+        ax.set_yticks([])
+        ax.grid(False)
+        ax.set_title(f"x{s} super-resolution, three test patches")
+        ax = axes[1]
         r = np.arange(len(Pbar["hr"]))
         for key, label, color in (("hr", "HR (truth)", "black"), ("bicubic", f"bicubic ({np.mean(q['bicubic']):.2f} dB)", PALETTE[3]),
-                                  ("mse", f"MSE net ({np.mean(q['mse']):.2f} dB)", PALETTE[0]), ("gan", f"GAN net ({np.mean(q['gan']):.2f} dB)", PALETTE[1])):
+                                  ("mse", f"MSE net ({np.mean(q['mse']):.2f} dB, d = {np.mean(dist['mse']):.2f})", PALETTE[0]),
+                                  ("gan", f"GAN net ({np.mean(q['gan']):.2f} dB, d = {np.mean(dist['gan']):.2f})", PALETTE[1])):
             ax.semilogy(r, Pbar[key].cpu().numpy(), "o-", color=color, label=label, markersize=3)
-        ax.axvspan(float(band[0]) - 0.5, float(band[-1]) + 0.5, color="gray", alpha=0.15, label="top band")
-        ax.set(xlabel="radial frequency r", ylabel="mean power P(r)", title=f"PSNR MSE-GAN {np.mean(gain):.2f} dB")
-        ax.legend(fontsize=6)
+        ax.axvspan(float(band[0]) - 0.5, float(band[-1]) + 0.5, color="gray", alpha=0.15, label="top band (claims)")
+        ax.set(xlabel="radial frequency r (cycles per patch)", ylabel="mean power P(r) (Hann)", title="Radial power spectra, test patches")
+        ax.legend(fontsize=7)
         log.figure("patches_and_spectra", fig)
