@@ -77,8 +77,8 @@ Checked on: quick preset, seeds 0-2 and 400-419 (23 seeds): every claim and chec
 Over seeds 400-419 the lower ends of the intervals are 0.08-1.59 dB (claim 1), 0.13-0.22 dB (claim 2) and
 0.76-2.42 (claim 3); the top-band log power ratio is -5.2 to -4.6 for the MSE net (claim 4; a factor
 ~100 short) and -3.9 to -1.0 for the GAN net (bicubic: about -7.7), so the GAN net restores part of the
-missing power, not all of it, in 200 fine-tuning steps; mean PSNR bicubic 21.9-23.1, MSE net +0.18 to
-+0.26 dB over it, GAN net 0.2-1.8 dB below the MSE net. The weakest seed for claim 1 is 403
+missing power, not all of it, in 200 fine-tuning steps; mean PSNR bicubic 21.9-23.1 dB, MSE net +0.18 to
++0.27 dB over it, GAN net 0.1-1.8 dB below the MSE net. The weakest seed for claim 1 is 403
 (lower end 0.08 dB: its GAN net moved least, ratio -3.7). A changed size, ``patch`` = 24 (6 x 6 inputs,
 top band r = 9-12), seeds 500-504: every claim holds (lower ends 0.28-0.88 dB, 0.07-0.25 dB, 0.84-1.70).
 Run time: about 6.7 s of CPU on one thread for quick (of which ~1 s is reading the photos and ~1 s
