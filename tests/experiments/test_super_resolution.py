@@ -89,3 +89,9 @@ def test_negative_control_no_adversarial_loss(runs_dir):
     assert not c["mse_net_higher_psnr"]["holds"] and c["mse_net_higher_psnr"]["measured"] == 0
     assert r.result["metrics"]["spectral_distance_mse_minus_gan"] == 0
     assert c["mse_net_too_smooth"]["holds"]
+
+
+@pytest.mark.parametrize(("overrides", "needle"), [({"patch": 18}, "`patch` must be a multiple of `scale`"), ({"patch": 24, "tile": 16}, "`tile` must be >= `patch`")])
+def test_inconsistent_sizes_are_errors(runs_dir, overrides, needle):
+    r = run_experiment("intro/super-resolution", preset="tiny", overrides=overrides, runs_dir=runs_dir)
+    assert r.status == "error" and needle in r.result["error"]
