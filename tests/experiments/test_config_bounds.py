@@ -26,6 +26,7 @@ BOUNDED = [
     "intro/optimizers",
     "intro/universal-approximation",
     "intro/nonlinear-pca",
+    "intro/super-resolution",
     "landscape/matrix-completion",
     "implicit-bias/steepest-descent-geometry",
     "implicit-bias/kernel-rich-regimes",
