@@ -110,8 +110,8 @@ class DropoutGeneralization(Experiment):
 
     class Config(ExperimentConfig):
         num_train: int = Field(800, ge=20, le=1700, description="training images of each pair's random split of the 1797 digits (the rest is the test set)")
-        width: int = Field(64, ge=2, le=4096, description="units of each hidden layer")
-        depth: int = Field(2, ge=1, le=6, description="hidden layers")
+        width: int = Field(128, ge=2, le=4096, description="units of each hidden layer")
+        depth: int = Field(1, ge=1, le=6, description="hidden layers")
         dropout: float = Field(0.5, ge=0.0, le=0.9, description="drop probability p of each hidden unit at each step (the paper's 0.5)")
         input_dropout: float = Field(0.0, ge=0.0, le=0.9, description="drop probability of each input pixel (the paper uses 0.2 on MNIST's 784 pixels)")
         steps: int = Field(1200, ge=1, le=200_000, description="Adam steps, the same for both nets of a pair")
@@ -123,7 +123,7 @@ class DropoutGeneralization(Experiment):
     presets = {
         "tiny": {"num_train": 200, "width": 16, "steps": 60, "pairs": 2, "eval_every": 20},
         "quick": {},
-        "full": {"width": 512, "input_dropout": 0.2, "steps": 4000, "pairs": 8, "eval_every": 100},
+        "full": {"width": 512, "depth": 2, "input_dropout": 0.2, "steps": 4000, "pairs": 8, "eval_every": 100},
     }
 
     def run(self, config: Config, log: RunLog) -> None:
