@@ -117,7 +117,7 @@ class DropoutGeneralization(Experiment):
         steps: int = Field(1200, ge=1, le=200_000, description="Adam steps, the same for both nets of a pair")
         lr: float = Field(3e-3, gt=0.0, le=1.0, description="Adam step size")
         batch_size: int = Field(50, ge=1, le=1700, description="minibatch size (minibatches drawn by random reshuffling, the same for both nets of a pair)")
-        pairs: int = Field(6, ge=2, le=64, description="pairs (plain, dropout), each with its own split and init")
+        pairs: int = Field(12, ge=2, le=64, description="pairs (plain, dropout), each with its own split and init")
         eval_every: int = Field(60, ge=1, le=100_000, description="steps between evaluations of train and test error")
 
     presets = {
