@@ -227,7 +227,7 @@ class DropoutGeneralization(Experiment):
         ax.set(xlabel="step", ylabel="classification error", ylim=(0, max(0.15, float(E_te[len(steps) // 4:].max()) * 1.1)), title="Error vs steps (cf. Srivastava et al. Fig. 4)")
         ax.legend(fontsize=7)
         ax = axes[1]
-        for k, (d, ci, name) in enumerate(((d_test, ci_test, "test error"), (d_gap, ci_gap, "train-test gap"))):
+        for k, (d, ci) in enumerate(((d_test, ci_test), (d_gap, ci_gap))):
             ax.plot(np.full(len(d), k) + np.linspace(-0.1, 0.1, len(d)), d, "o", color=PALETTE[2 + k], alpha=0.7)
             ax.errorbar([k + 0.3], [ci[0]], yerr=[[ci[0] - ci[1]], [ci[2] - ci[0]]], fmt="s", color="black", capsize=4, label="mean, 95% t-interval" if k == 0 else None)
         ax.axhline(0, color="black", linewidth=0.6)
