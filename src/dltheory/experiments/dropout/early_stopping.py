@@ -26,6 +26,11 @@ is worse. With plenty of data the noise cannot be fitted and the validation curv
 Claims (the right-sized net is ``right_width`` units, the oversized one ``over_width``; curves
 averaged over the repetitions, as the paper's figures average runs):
 
+"The end" of training is the evaluations in the last fifth of the steps, summarized by their
+median: Adam at this step size has rare one-evaluation spikes (at ``num_train = 2000``, seed 0,
+the mean validation MSE, flat at 0.0617 from step 200 on, jumped to 0.0716 at the last step
+only), which a single final value would read as overfitting.
+
 1. ``u_shaped_validation``: the oversized net's mean validation MSE at the end exceeds its
    minimum by a factor > 1.2 (the rise must be clear, not the noise of a flat curve: the
    repetitions' validation MSE at a fixed step varies by ~2% of its mean at quick);
@@ -37,7 +42,7 @@ averaged over the repetitions, as the paper's figures average runs):
    :math:`\sigma^2`, the margin fixed before the runs ("about as well": within a quarter of the
    noise variance, i.e. within ~25% of the test MSE of a perfect fit);
 4. ``training_on_hurts``: lower end of the 95% t-interval of the paired log ratio of the
-   oversized net's test MSE at the end to that at its stopping point > 0 (a log ratio: the
+   oversized net's test MSE at the end (median over the last fifth) to that at its stopping point > 0 (a log ratio: the
    repetitions' overfitting differs by a factor, not by a constant).
 
 Check: ``batched_forward_matches_mlp``: the batched forward pass of repetition 0's trained nets
@@ -169,7 +174,8 @@ class EarlyStopping(Experiment):
         T = {w: np.stack(rec["test"][w], 1) for w in widths}
         stop = {w: V[w].argmin(1) for w in widths}  # each net's early-stopping evaluation
         test_es = {w: T[w][np.arange(R), stop[w]] for w in widths}
-        test_end = {w: T[w][:, -1] for w in widths}
+        end = steps >= 0.8 * steps[-1]  # "end of training": the evaluations of the last fifth of the steps, summarized by their median
+        test_end = {w: np.median(T[w][:, end], axis=1) for w in widths}
         for w in widths:
             log.metric(f"test_mse_early_stopped_w{w}", float(test_es[w].mean()))
             log.metric(f"test_mse_final_w{w}", float(test_end[w].mean()))
@@ -179,7 +185,7 @@ class EarlyStopping(Experiment):
 
         big, right = config.over_width, config.right_width
         mean_val = V[big].mean(0)
-        ratio = float(mean_val[-1] / mean_val.min())
+        ratio = float(np.median(mean_val[end]) / mean_val.min())
         curv, kmin = log_log_curvature(steps, mean_val)
         d_es = test_es[big] - test_es[right]
         m_es, lo_es, hi_es = paired_interval(d_es)
@@ -201,8 +207,8 @@ class EarlyStopping(Experiment):
         log.artifact("data_and_params", t_train=t_tr, y_train=y_tr, t_val=t_va, y_val=y_va, t_test=t_te, f_test=f_te, steps=steps, widths=np.asarray(widths),
                      **{f"val_mse_w{w}": V[w] for w in widths}, **{f"test_mse_w{w}": T[w] for w in widths}, **{k: v for k, v in res.params.items()})
 
-        log.claim_greater("u_shaped_validation", f"{big}-unit nets on {config.num_train} noisy points (sigma = {sigma:g}), mean over {R} repetitions: validation MSE after "
-                          f"{config.steps} steps / its minimum (at step {steps[kmin]:g})", ratio, U_FACTOR,
+        log.claim_greater("u_shaped_validation", f"{big}-unit nets on {config.num_train} noisy points (sigma = {sigma:g}), mean over {R} repetitions: validation MSE at the end "
+                          f"(median over the evaluations in steps {steps[end][0]:g}-{config.steps:g}) / its minimum (at step {steps[kmin]:g})", ratio, U_FACTOR,
                           source=SOURCE + ", Figs. 2-4 (validation error of oversized nets falls, then rises)", oracle="held-out noisy validation set")
         log.claim_greater("u_curvature", "quadratic polyfit of log mean validation MSE vs log step over [s*/4, 4 s*] around the minimum s*: leading coefficient", curv, 0.0,
                           source=SOURCE + " (U shape of the validation curve)", oracle="numpy.polyfit on the recorded curve")
@@ -210,7 +216,7 @@ class EarlyStopping(Experiment):
                        f"its stopping point; mean {m_es:.4g}), against {MARGIN:g} sigma^2", hi_es, MARGIN * sigma**2,
                        source=SOURCE + ", Sec. 4 (oversized nets with early stopping generalize as well as right-sized ones)",
                        oracle="noiseless target on fresh test inputs (closed form) + sigma^2; scipy.stats.t interval")
-        log.claim_greater("training_on_hurts", f"lower end of the 95% t-interval of the paired log(test MSE at step {config.steps} / test MSE at the stopping point), "
+        log.claim_greater("training_on_hurts", f"lower end of the 95% t-interval of the paired log(test MSE at the end (median over steps {steps[end][0]:g}-{config.steps:g}) / test MSE at the stopping point), "
                           f"{big} units (mean {m_end:.3g})", lo_end, 0.0, source=SOURCE + ", Figs. 2-4 (overfitting without early stopping)",
                           oracle="noiseless target on fresh test inputs (closed form) + sigma^2; scipy.stats.t interval")
         log.claim_less("batched_forward_matches_mlp", "repetition 0's trained nets of every width: batched forward pass vs dltheory.models.mlp's nn.Sequential, max |difference|",
