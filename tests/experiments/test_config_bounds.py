@@ -47,6 +47,8 @@ BOUNDED = [
     "intro/residual-trainability",
     "generalization/random-labels",
     "sparse-coding/natural-image-dictionary",
+    "dropout/generalization",
+    "dropout/early-stopping",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
