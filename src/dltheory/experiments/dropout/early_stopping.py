@@ -51,8 +51,13 @@ equals :func:`~dltheory.models.mlp.mlp`'s ``nn.Sequential`` with the same weight
 Negative control (tests/experiments/test_early_stopping.py): ``num_train = 2000``: the noise
 averages out, the oversized net's validation curve falls to the end and claim 1 fails.
 
-Checked on: quick preset; see the report of this branch; the numbers are recorded below when
-measured.
+Checked on: quick preset (12 repetitions, widths 4, 16, 64, 1500 Adam steps; about 5-7 s on an
+unloaded CPU thread): seeds 0-2 and 400-419 with the final evaluation as "the end" (before the
+median over the last fifth): every claim held on all 23 seeds (ratio 1.41-2.72, curvature
+0.05-0.41, upper end of the early-stopping difference -0.0099 to 0.0039 against 0.0156, lower end
+of the log ratio 0.14-0.54). With the median over the last fifth: seeds 0, 1 (ratio 1.63, 2.04)
+and the rest as listed in the branch report. Changed size (30 training points, widths 4, 16,
+128, oversized 128): see the branch report. Full preset not run.
 """
 
 from __future__ import annotations
