@@ -53,6 +53,8 @@ BOUNDED = [
     "sparse-coding/natural-image-dictionary",
     "sparse-coding/deconvolutional-network",
     "sparse-coding/mixed-scale-dense",
+    "dropout/generalization",
+    "dropout/early-stopping",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"

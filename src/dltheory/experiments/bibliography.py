@@ -17,6 +17,12 @@ class Paper:
     venue: str
     lecture: int
     experiment: str | None  # None: reference only (no experiment)
+    also: tuple[str, ...] = ()  # further experiments reproducing other results of the same paper
+
+    @property
+    def experiments(self) -> tuple[str, ...]:
+        """Every experiment reproducing this paper (``experiment`` first, then ``also``)."""
+        return ((self.experiment,) if self.experiment else ()) + self.also
 
     @property
     def short(self) -> str:
@@ -60,7 +66,7 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     _P("woodworth2020", "Blake Woodworth, Suriya Gunasekar, Jason D. Lee, Edward Moroshko, Pedro Savarese, Itay Golan, Daniel Soudry, Nathan Srebro", 2020, "Kernel and rich regimes in overparametrized models", "COLT 2020", 2, "implicit-bias/kernel-rich-regimes"),
     # Lecture 3: dropout
     _P("baldi1989", "Pierre Baldi, Kurt Hornik", 1989, "Neural networks and principal component analysis: learning from examples without local minima", "Neural Networks 2(1):53-58", 3, "dropout/linear-autoencoder"),
-    _P("srivastava2014", "Nitish Srivastava, Geoffrey Hinton, Alex Krizhevsky, Ilya Sutskever, Ruslan Salakhutdinov", 2014, "Dropout: a simple way to prevent neural networks from overfitting", "JMLR 15(56):1929-1958", 3, "dropout/linear-regression"),
+    _P("srivastava2014", "Nitish Srivastava, Geoffrey Hinton, Alex Krizhevsky, Ilya Sutskever, Ruslan Salakhutdinov", 2014, "Dropout: a simple way to prevent neural networks from overfitting", "JMLR 15(56):1929-1958", 3, "dropout/linear-regression", ("dropout/generalization",)),
     _P("mianjy2018", "Poorya Mianjy, Raman Arora, Rene Vidal", 2018, "On the implicit bias of dropout", "ICML 2018", 3, "dropout/matrix-factorization"),
     _P("arora2021dropout", "Raman Arora, Peter Bartlett, Poorya Mianjy, Nathan Srebro", 2021, "Dropout: explicit forms and capacity control", "ICML 2021", 3, "dropout/explicit-regularizer"),
     _P("xu2024", "Zhi-Qin John Xu, Yaoyu Zhang, Tao Luo", 2024, "Overview frequency principle/spectral bias in deep learning", "Communications on Applied Mathematics and Computation", 3, "dropout/frequency-principle"),
