@@ -57,7 +57,7 @@ median over the last fifth): every claim held on all 23 seeds (ratio 1.41-2.72, 
 0.05-0.41, upper end of the early-stopping difference -0.0099 to 0.0039 against 0.0156, lower end
 of the log ratio 0.14-0.54). With the median over the last fifth (this version): seeds 0-2 and 400-404 rerun, every claim holds (ratio
 1.39-2.04, curvature 0.05-0.38, early-stopping upper end -0.0035 to 0.0039, log-ratio lower end
-0.22-0.41); seeds 405-419: see the merge commit. Changed size (30 training points, widths 4, 16, 128,
+0.22-0.41); seeds 405-419 (after the merge): 15/15 hold every claim (ratio 1.41-2.72, curvature 0.13-0.41). Changed size (30 training points, widths 4, 16, 128,
 oversized 128), seeds 400-404: 4 of 5 hold every claim; seed 404 FAILS ``u_shaped_validation``
 (ratio 1.198 < 1.2; the other claims hold): with more points the rise within 1500 steps is
 smaller (ratios 1.20-1.60), and the setup at that size needs more steps, not a lower factor.
