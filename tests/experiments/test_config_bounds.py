@@ -47,6 +47,8 @@ BOUNDED = [
     "intro/residual-trainability",
     "generalization/random-labels",
     "sparse-coding/natural-image-dictionary",
+    "intro/convolution-prior",
+    "intro/attention",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
