@@ -34,10 +34,10 @@ def test_model_matches_einsum_reference(positional):
     x = torch.randint(0, 7, (4, 5), generator=torch.Generator().manual_seed(2))
     h = net.embed[x] + (0 if net.pos is None else net.pos)
     maps = []
-    for l in range(2):
-        q, k, v = (torch.einsum("bld,de->ble", h, w[l]) for w in (net.wq, net.wk, net.wv))
+    for j in range(2):
+        q, k, v = (torch.einsum("bld,de->ble", h, w[j]) for w in (net.wq, net.wk, net.wv))
         a = torch.softmax(torch.einsum("bid,bjd->bij", q, k) / math.sqrt(6), -1)
-        h = h + torch.einsum("bij,bjd,de->bie", a, v, net.wo[l])
+        h = h + torch.einsum("bij,bjd,de->bie", a, v, net.wo[j])
         maps.append(a)
     logits, got = net(x, return_attention=True)
     torch.testing.assert_close(logits, torch.einsum("bld,dv->blv", h, net.readout) + net.readout_bias)
