@@ -296,6 +296,8 @@ class ConvolutionPrior(Experiment):
             m, s = E[kind].mean(1), E[kind].std(1, ddof=1) * t / math.sqrt(S)
             ax.errorbar(sizes, m, yerr=s, fmt="o-", capsize=3, color=PALETTE[i], label=label)
         ax.set(xscale="log", yscale="log", xlabel="training images n", ylabel="test error", title=f"Learning curves{scramble} (95% CI, {S} draws)")
+        ax.set_xticks(sizes, [str(n) for n in sizes], minor=False)
+        ax.set_xticks([], minor=True)
         ax.legend(fontsize=7)
         ax = axes[1]
         for i, kind in enumerate(("cnn", "mlp")):
