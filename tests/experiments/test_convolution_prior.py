@@ -55,3 +55,13 @@ def test_negative_control_scrambled_pixels(runs_dir):
     c = {c["id"]: c for c in r.result["claims"]}
     assert not c["cnn_below_mlp"]["holds"]
     assert c["conv_translation_equivariance"]["holds"] and c["comparable_parameter_counts"]["holds"]
+
+
+def test_mnist_from_data_root(runs_dir, tmp_path):
+    from fake_data import fake_mnist
+
+    fake_mnist(tmp_path)
+    r = run_experiment(EXP, preset="tiny", overrides={"dataset": "mnist", "data_root": str(tmp_path), "num_train": 40, "sizes": [10, 20]}, runs_dir=runs_dir)
+    assert r.status in ("ok", "failed"), r.result.get("error")
+    assert r.result["metrics"]["cnn_params"] == 4 * 10 + 10 * 4 * 14 * 14 + 10
+    assert {c["id"]: c for c in r.result["claims"]}["stacked_matches_modules"]["holds"]

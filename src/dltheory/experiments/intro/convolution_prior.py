@@ -179,7 +179,7 @@ class ConvolutionPrior(Experiment):
     presets = {
         "tiny": {"num_train": 100, "sizes": [10, 20], "repeats": 2, "channels": 4, "steps": 10},
         "quick": {},
-        "full": {"dataset": "digits", "num_train": 1200, "sizes": [10, 20, 40, 80, 160, 320, 640, 1200], "repeats": 20, "steps": 600},
+        "full": {"dataset": "digits", "num_train": 1200, "sizes": [10, 20, 40, 80, 160, 320, 640, 1200], "repeats": 10, "steps": 600},
     }
 
     def run(self, config: Config, log: RunLog) -> None:
