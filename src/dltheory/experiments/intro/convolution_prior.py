@@ -170,9 +170,9 @@ class ConvolutionPrior(Experiment):
         num_train: int = Field(1000, ge=10, le=60000, description="pool of training images (the first ones); digits: the rest is the test set")
         sizes: list[Annotated[int, Field(ge=2, le=60000)]] = Field([20, 40, 80, 160], min_length=2, max_length=12,
                                                                    description="training-set sizes of the learning curve (nested subsets of the pool)")
-        repeats: int = Field(6, ge=2, le=100, description="draws (training subsets and inits) per size; the statistics are paired over them")
+        repeats: int = Field(8, ge=2, le=100, description="draws (training subsets and inits) per size; the statistics are paired over them")
         channels: int = Field(16, ge=1, le=256, description="feature maps of the CNN's 3x3 convolution")
-        steps: int = Field(300, ge=1, le=100000, description="full-batch Adam steps")
+        steps: int = Field(250, ge=1, le=100000, description="full-batch Adam steps")
         lr: float = Field(0.01, gt=0, le=1, description="Adam step size")
         permute_pixels: bool = Field(False, description="scramble the pixels by one fixed random permutation (negative control: the CNN's prior is lost)")
 
