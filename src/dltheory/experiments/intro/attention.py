@@ -41,8 +41,8 @@ Checked on (2026-12-04, a machine shared with other jobs): quick preset, seeds 4
 check holds on every seed: held-out sequence accuracy 1.0 on all 20, attention mass on L-1-i 0.995-0.999;
 the arm without positions reaches per-position accuracy 0.307-0.329 against the Bayes bound 0.313-0.321
 (claim 3's measured value -0.023 to -0.006), sequence accuracy 0; equivariance gap ~2e-15. Changed size,
-L = 10, V = 8 (learned positions), seeds 500-504: see the report of the branch (500, 501: all hold, mass
-0.989-0.992). Not a claim that holds for sinusoidal encodings at this width: with ``positional=sinusoidal``
+L = 10, V = 8 (learned positions), seeds 500-504: every claim holds (sequence accuracy 1.0, mass
+0.989-0.995). Not a claim that holds for sinusoidal encodings at this width: with ``positional=sinusoidal``
 (L = 8, d = 32) the reversal is still exact (sequence accuracy 1.0) and every row's argmax is L-1-i, but
 the mass on the target stays at 0.63-0.69 (seeds 500-503; 0.67-0.69 after 1000 steps), so claim 2 fails
 there; the bound was not changed. Quick takes 5-15 s wall here (5 s when the machine was least loaded).
