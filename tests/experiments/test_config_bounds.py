@@ -55,6 +55,8 @@ BOUNDED = [
     "sparse-coding/mixed-scale-dense",
     "dropout/generalization",
     "dropout/early-stopping",
+    "intro/convolution-prior",
+    "intro/attention",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
