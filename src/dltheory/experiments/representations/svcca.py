@@ -141,9 +141,9 @@ class SVCCADynamics(Experiment):
         C = 3 if config.dataset == "cifar10" else 1
         side = int(round((xtr.shape[1] // C) ** 0.5))
         xtr, xte = xtr.reshape(-1, C, side, side), xte.reshape(-1, C, side, side)
-        width = config.widths[-1]
+        width = config.widths[-1] * (side // 2 ** len(config.widths)) ** 2  # features of the last block (the read-out's input)
         if config.k > width:
-            raise ValueError(f"`k` must be <= widths[-1] = {width}; got {config.k}.")
+            raise ValueError(f"`k` must be <= the {width} features of the last block (widths[-1] x its positions); got {config.k}.")
         if config.probe_images > len(xtr):
             raise ValueError(f"`probe_images` must be <= num_train = {len(xtr)}; got {config.probe_images}.")
         L = len(config.widths)
