@@ -118,7 +118,7 @@ class SVCCADynamics(Experiment):
         lr: float = Field(0.05, gt=0, le=10, description="SGD step size (heavy-ball momentum 0.9)")
         batch_size: int = Field(64, ge=1, le=60_000, description="minibatch size")
         checkpoints: int = Field(10, ge=2, le=1000, description="intervals between the saved states (checkpoints + 1 states, step 0 to the end)")
-        probe_images: int = Field(300, ge=10, le=60_000, description="training images on which the per-layer SVCCA over training is computed")
+        probe_images: int = Field(150, ge=10, le=60_000, description="training images on which the per-layer SVCCA over training is computed")
         threshold: float = Field(0.9, gt=0, lt=1, description="a layer has converged from the first checkpoint on which its SVCCA similarity to the final stays >= this")
         keep: float = Field(0.99, gt=0, le=1, description="variance fraction kept by SVCCA's SVD step (0.99 in the paper)")
         k: int = Field(8, ge=1, le=1024, description="SVCCA directions kept in claim 2")
