@@ -137,7 +137,7 @@ class SVCCADynamics(Experiment):
     presets = {
         "tiny": {"num_train": 300, "widths": [4, 8], "steps": 40, "checkpoints": 4, "probe_images": 50, "k": 2, "ks": [1, 2, 4], "random_draws": 2},
         "quick": {},
-        "full": {"num_train": 1500, "widths": [32, 64, 128], "steps": 3000, "checkpoints": 50, "probe_images": 1000, "k": 16,
+        "full": {"num_train": 1500, "widths": [32, 64, 128], "steps": 3000, "checkpoints": 30, "probe_images": 500, "k": 16,
                  "ks": [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128], "random_draws": 20},
     }
 
