@@ -22,21 +22,20 @@ def test_conv_activations_become_points_per_position():
     assert sv.as_points(torch.ones(5, 4)).shape == (5, 4)
 
 
-def test_reconstruction_is_least_squares_from_the_features():
+def test_projection_is_orthogonal_in_neuron_space():
     g = torch.Generator().manual_seed(0)
     H = torch.randn(100, 6, generator=g, dtype=torch.float64) @ torch.randn(6, 6, generator=g, dtype=torch.float64) + 2.0
     Hn = torch.randn(20, 6, generator=g, dtype=torch.float64)
-    torch.testing.assert_close(sv.reconstruct(H, torch.eye(6, dtype=torch.float64), Hn), Hn)  # all features: identity
-    # k principal directions: the orthogonal projection onto them (numpy reference)
-    Hc = H.numpy() - H.numpy().mean(0)
-    V = np.linalg.svd(Hc, full_matrices=False)[2][:2].T
-    ref = H.numpy().mean(0) + (Hn.numpy() - H.numpy().mean(0)) @ V @ V.T
-    np.testing.assert_allclose(sv.reconstruct(H, torch.as_tensor(V), Hn).numpy(), ref, atol=1e-10)
-    # on the fitting data, any k features give the orthogonal projection onto the span of (H - mu) W
-    W = torch.randn(6, 3, generator=g, dtype=torch.float64)
-    Z = (H - H.mean(0)) @ W
-    P = Z @ torch.linalg.pinv(Z)
-    torch.testing.assert_close(sv.reconstruct(H, W, H), H.mean(0) + P @ (H - H.mean(0)))
+    torch.testing.assert_close(sv.project(H, torch.randn(6, 6, generator=g, dtype=torch.float64), Hn), Hn)  # a full-rank span: identity
+    # numpy reference: mu + (h - mu) V (V^T V)^-1 V^T
+    V = torch.randn(6, 2, generator=g, dtype=torch.float64)
+    mu, Vn = H.numpy().mean(0), V.numpy()
+    ref = mu + (Hn.numpy() - mu) @ Vn @ np.linalg.solve(Vn.T @ Vn, Vn.T)
+    np.testing.assert_allclose(sv.project(H, V, Hn).numpy(), ref, atol=1e-10)
+    # coordinate directions: the kept neurons unchanged, the others at their mean
+    P = sv.project(H, torch.eye(6, dtype=torch.float64)[:, [1, 4]], Hn)
+    torch.testing.assert_close(P[:, [1, 4]], Hn[:, [1, 4]])
+    torch.testing.assert_close(P[:, [0, 2, 3, 5]], H.mean(0)[[0, 2, 3, 5]].expand(20, 4))
 
 
 def test_tiny_run_records_claims_and_artifacts(runs_dir):
@@ -44,7 +43,7 @@ def test_tiny_run_records_claims_and_artifacts(runs_dir):
     assert r.status in ("ok", "failed"), r.result.get("error")
     ids = {c["id"] for c in r.result["claims"]}
     assert ids == {"bottom_up_spearman", "first_layer_converges_before_last", "top_svcca_directions_keep_accuracy", "random_directions_lose_more",
-                   "svcca_matches_scipy_angles", "directions_are_canonical"}
+                   "max_activation_neurons_lose_more", "svcca_matches_scipy_angles", "directions_are_canonical"}
     c = {c["id"]: c for c in r.result["claims"]}
     assert c["svcca_matches_scipy_angles"]["holds"] and c["directions_are_canonical"]["holds"]
     z = np.load(r.run_dir / "artifacts" / "svcca_dynamics.npz")
@@ -59,4 +58,4 @@ def test_negative_control_random_directions_do_not_keep_accuracy(runs_dir):
     r = run_experiment("representations/svcca", preset="quick", overrides={"directions": "random"}, runs_dir=runs_dir)
     c = {c["id"]: c for c in r.result["claims"]}
     assert not c["top_svcca_directions_keep_accuracy"]["holds"] and c["top_svcca_directions_keep_accuracy"]["measured"] > 0.03
-    assert c["bottom_up_spearman"]["holds"] and c["random_directions_lose_more"]["holds"]  # the rest of the run is unchanged
+    assert c["bottom_up_spearman"]["holds"] and c["random_directions_lose_more"]["holds"] and c["max_activation_neurons_lose_more"]["holds"]  # the rest of the run is unchanged
