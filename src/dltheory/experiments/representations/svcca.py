@@ -66,7 +66,7 @@ Convergence steps (act1, act2, act3; checkpoints every 30 steps): act1 at step 0
 SVCCA similarity to the final is 0.97-0.98 from initialization), act2 at 0-60, act3 at 60-150; Spearman
 0.866-1.0; last minus first 60-150 steps. The logits (not counted) converge at 30-90. Claim 2 at k = 10
 of 64: full accuracy minus the SVCCA projection's -0.003 to 0.012; SVCCA minus random directions
-0.55-0.82; SVCCA minus max-activation neurons 0.27-0.64. Checks: <= 1e-14. About 5-6 s of CPU per run
+0.55-0.82; SVCCA minus max-activation neurons 0.27-0.64. Checks: <= 2.3e-14. About 5-6 s of CPU per run
 on the shared 2-core machine (measured as process time under heavy load, imports excluded).
 A changed size, widths = [8, 16, 32] (32 features in the last block, k = 10), seeds 400-409: every
 claim holds; convergence steps act1 0, act2 60-90, act3 120-210 (Spearman 1.0 on every seed);
