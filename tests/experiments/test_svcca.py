@@ -59,3 +59,10 @@ def test_negative_control_random_directions_do_not_keep_accuracy(runs_dir):
     c = {c["id"]: c for c in r.result["claims"]}
     assert not c["top_svcca_directions_keep_accuracy"]["holds"] and c["top_svcca_directions_keep_accuracy"]["measured"] > 0.03
     assert c["bottom_up_spearman"]["holds"] and c["random_directions_lose_more"]["holds"] and c["max_activation_neurons_lose_more"]["holds"]  # the rest of the run is unchanged
+
+
+def test_bad_sizes_name_the_parameter(runs_dir):
+    r = run_experiment("representations/svcca", preset="tiny", overrides={"widths": [4, 4, 4, 4]}, runs_dir=runs_dir)
+    assert r.status == "error" and "`widths`" in r.result["error"]
+    r = run_experiment("representations/svcca", preset="tiny", overrides={"k": 40}, runs_dir=runs_dir)
+    assert r.status == "error" and "`k`" in r.result["error"]

@@ -165,6 +165,8 @@ class SVCCADynamics(Experiment):
         C = 3 if config.dataset == "cifar10" else 1
         side = int(round((xtr.shape[1] // C) ** 0.5))
         xtr, xte = xtr.reshape(-1, C, side, side), xte.reshape(-1, C, side, side)
+        if side % 2 ** len(config.widths):
+            raise ValueError(f"`widths` must have at most as many blocks as the image side {side} has factors of 2 (each block max-pools by 2); got {len(config.widths)} blocks.")
         width = config.widths[-1] * (side // 2 ** len(config.widths)) ** 2  # features of the last block (the read-out's input)
         if config.k > width:
             raise ValueError(f"`k` must be <= the {width} features of the last block (widths[-1] x its positions); got {config.k}.")
