@@ -75,9 +75,9 @@ SVCCA projection within 0.010; random directions lose 0.29-0.65 more, max-activa
 Before the switch to plain projections and k = 10 (k = 8, least-squares refit for every subspace), the
 dynamics claims held on the same 20 seeds, the SVCCA projection failed on seeds 414 and 415, and a
 "max-activation neurons lose more" claim failed on seeds 0 and 2.
-Full preset (1500 training images, 1500 steps, 51 checkpoints, 500 probe images), seed 0: every claim
-holds in 44 s; convergence steps act1 0, act2 60, act3 150 (logits 60); SVCCA projection within 0.007,
-random directions lose 0.69 more, max-activation neurons 0.17 more. A wider network, widths = [32, 64, 128]
+Full preset (1500 training images, 1500 steps, 51 checkpoints, 500 probe images), seeds 0 and 1: every claim
+holds in 44-49 s; convergence steps act1 0, act2 60, act3 150 and 120 (logits 60); SVCCA projection within 0.007,
+random directions lose 0.65-0.69 more, max-activation neurons 0.17-0.45 more. A wider network, widths = [32, 64, 128]
 with 3000 steps (an earlier full preset), fails claim 1: every conv layer's SVCCA similarity to its
 final is already >= 0.9 at initialization (0.94, 0.92, 0.90; wider layers move less), so all converge
 at step 0 and the order shows only at a higher threshold (0.95: steps 100, 200, 200); the fixed 0.9 is
