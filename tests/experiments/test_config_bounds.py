@@ -13,6 +13,7 @@ from dltheory.core.errors import ConfigError
 from dltheory.experiments.registry import build_config, get, unbounded_fields
 
 BOUNDED = [
+    "representations/svcca",
     "implicit-bias/separable-logistic",
     "implicit-bias/importance-weighting",
     "edge-of-stability/progressive-sharpening",

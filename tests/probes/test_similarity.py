@@ -22,6 +22,7 @@ from dltheory.probes.similarity import (
     procrustes_distance,
     pwcca,
     svcca,
+    svcca_directions,
 )
 
 
@@ -128,6 +129,34 @@ def test_cca_svcca_against_scipy_principal_angles():
     V, T, _ = np.linalg.svd(Yc, full_matrices=False)
     ref2 = np.cos(scipy.linalg.subspace_angles(U[:, :2] * S[:2], V[:, :2] * T[:2]))
     assert svcca(X, Y, keep=2).similarity == pytest.approx(ref2.mean(), abs=1e-10)
+
+
+def test_svcca_directions_are_the_classical_canonical_directions():
+    X, Y = _pair(n=200, p=6, q=4, seed=9)
+    X = np.hstack([X, X[:, :1] + X[:, 1:2]])  # a collinear feature: rank 6 of 7
+    d = svcca_directions(X, Y, keep=1.0)
+    # numpy, classical route on full-rank coordinates: eigen-decomposition of Sxx^-1 Sxy Syy^-1 Syx
+    Xr, Yr = X[:, :6] - X[:, :6].mean(0), Y - Y.mean(0)
+    Sxx, Syy, Sxy = Xr.T @ Xr, Yr.T @ Yr, Xr.T @ Yr
+    ev, vec = np.linalg.eig(np.linalg.solve(Sxx, Sxy) @ np.linalg.solve(Syy, Sxy.T))
+    order = np.argsort(-ev.real)[:4]
+    np.testing.assert_allclose(d.correlations.numpy(), np.sqrt(ev.real[order]), atol=1e-10)
+    np.testing.assert_allclose(d.correlations.numpy(), svcca(X, Y, keep=1.0).correlations.numpy(), atol=1e-12)
+    Zx = (torch.as_tensor(X) - d.mean_x) @ d.weights_x
+    Zy = (torch.as_tensor(Y) - d.mean_y) @ d.weights_y
+    torch.testing.assert_close(Zx.T @ Zx, torch.eye(4, dtype=torch.float64), atol=1e-10, rtol=0)
+    torch.testing.assert_close(Zx.T @ Zy, torch.diag(d.correlations), atol=1e-10, rtol=0)
+    for i, j in enumerate(order):  # each variate is the classical one up to sign and scale
+        z = Xr @ vec[:, j].real
+        assert abs(np.corrcoef(z, Zx[:, i].numpy())[0, 1]) == pytest.approx(1.0, abs=1e-8)
+    # keep=2: the directions live in the top-2 principal subspace and reproduce svcca(keep=2)
+    d2 = svcca_directions(X, Y, keep=2)
+    assert d2.weights_x.shape == (7, 2) and d2.weights_y.shape == (4, 2)
+    np.testing.assert_allclose(d2.correlations.numpy(), svcca(X, Y, keep=2).correlations.numpy(), atol=1e-12)
+    with pytest.raises(ValueError, match="Y"):
+        svcca_directions(X, np.ones((200, 3)))
+    with pytest.raises(ValueError, match="same number of examples"):
+        svcca_directions(X, Y[:10])
 
 
 def test_pwcca_from_an_independent_numpy_computation():

@@ -49,7 +49,7 @@ from dltheory.probes.permutation import _iter_input_batches
 
 __all__ = [
     "MinibatchCKA", "SVCCA", "cca", "cka", "gram", "hsic", "iter_layer_activations", "layer_activations", "minibatch_cka",
-    "procrustes_distance", "pwcca", "svcca",
+    "SVCCADirections", "procrustes_distance", "pwcca", "svcca", "svcca_directions",
 ]
 
 
@@ -379,6 +379,58 @@ def svcca(X: Tensor, Y: Tensor, *, keep: float | int = 0.99) -> SVCCA:
     Xr, Yr = _svd_reduce("X", X, keep), _svd_reduce("Y", Y, keep)
     rho = cca(Xr, Yr)
     return SVCCA(float(rho.mean()), rho, Xr.shape[1], Yr.shape[1])
+
+
+@dataclass(frozen=True)
+class SVCCADirections:
+    r"""Result of :func:`svcca_directions`: the SVCCA directions as linear maps of the original features.
+
+    ``correlations`` (m,), descending; ``weights_x`` (p, m), ``weights_y`` (q, m); ``mean_x`` (p,), ``mean_y`` (q,).
+    The canonical variates are :math:`Z_X = (X - \mu_X) W_X` and :math:`Z_Y = (Y - \mu_Y) W_Y`, (n, m), each with
+    orthonormal columns, and :math:`Z_X^\top Z_Y = \operatorname{diag}(\rho)`. Any other input (a held-out example)
+    is mapped the same way: :math:`z = W^\top (x - \mu)`.
+    """
+
+    correlations: Tensor
+    weights_x: Tensor
+    weights_y: Tensor
+    mean_x: Tensor
+    mean_y: Tensor
+
+
+def _svcca_map(name: str, X: Tensor, keep: float | int, rank_tol: float) -> tuple[Tensor, Tensor, Tensor]:
+    """(basis U (n, r) of the SVD-reduced centered X, map M (p, r) with Xc M = U, mean (p,))."""
+    mean = X.mean(0)
+    Xc = _centered(name, X)
+    _, s, Vh = torch.linalg.svd(Xc, full_matrices=False)
+    r = _svd_reduce(name, X, keep).shape[1]
+    V = Vh[:r].T  # (p, r): Xr = Xc V = U_r s_r
+    U, s2, V2 = _basis(name, Xc @ V, rank_tol)
+    return U, V @ V2 / s2, mean
+
+
+def svcca_directions(X: Tensor, Y: Tensor, *, keep: float | int = 0.99, rank_tol: float = 1e-10) -> SVCCADirections:
+    r"""The SVCCA directions of two representations (Raghu et al. 2017): which linear combinations of the
+    features of X and of Y are aligned, as weights on the original features.
+
+    Each centered representation is reduced to its top singular directions (``keep`` as in :func:`svcca`),
+    then CCA is taken between the reduced ones: with orthonormal bases :math:`U_X = \bar X_r M_X`,
+    :math:`U_Y = \bar Y_r M_Y` and the SVD :math:`U_X^\top U_Y = P\,\operatorname{diag}(\rho)\,Q^\top`, the canonical
+    variates are :math:`U_X P` and :math:`U_Y Q`, so :math:`W_X = V_{X,r} M_X P` and :math:`W_Y = V_{Y,r} M_Y Q`.
+    The correlations equal :func:`svcca`'s. Raghu et al. (Sec. 3.1, Fig. 3) project a layer onto its top-k
+    SVCCA directions found against another network's same layer.
+
+    Cost: one SVD of each (n, p) / (n, q) representation, one of the reduced bases' (r_x, r_y) product.
+    Float64 on the inputs' device.
+    """
+    rank_tol = check_float("rank_tol", rank_tol, minimum=0.0, maximum=1.0)
+    X = _matrix("X", X)
+    Y = _matrix("Y", Y, X.shape[0])
+    Ux, Mx, mx = _svcca_map("X", X, keep, rank_tol)
+    Uy, My, my = _svcca_map("Y", Y, keep, rank_tol)
+    P, rho, Qh = torch.linalg.svd(Ux.T @ Uy, full_matrices=False)
+    m = rho.shape[0]
+    return SVCCADirections(rho.clamp(0, 1), Mx @ P[:, :m], My @ Qh[:m].T, mx, my)
 
 
 def pwcca(X: Tensor, Y: Tensor, *, rank_tol: float = 1e-10) -> float:

@@ -1,0 +1,1 @@
+"""Experiments with ids representations/*: comparing learned representations (SVCCA, CKA) from the reading lists."""
