@@ -5,17 +5,18 @@ import pytest
 import torch
 from scipy import stats
 
+from dltheory.core.stats import t_interval
 from dltheory.experiments.dropout import generalization as gen
 from dltheory.runner import run_experiment
 
 
-def test_paired_interval_matches_scipy_ttest():
+def test_t_interval_matches_scipy_ttest():
     d = np.array([0.004, -0.001, 0.006, 0.003, 0.002, 0.005])
-    m, lo, hi = gen.paired_interval(d)
+    m, lo, hi = t_interval(d)
     ci = stats.ttest_1samp(d, 0.0).confidence_interval(0.95)
     assert m == pytest.approx(d.mean()) and lo == pytest.approx(ci.low) and hi == pytest.approx(ci.high)
-    with pytest.raises(ValueError, match=">= 2"):
-        gen.paired_interval(np.array([1.0]))
+    with pytest.raises(ValueError, match="at least 2"):
+        t_interval(np.array([1.0]))
 
 
 def _params(M, sizes, seed=0):

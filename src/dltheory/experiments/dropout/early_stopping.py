@@ -73,8 +73,8 @@ import torch
 from pydantic import Field, model_validator
 
 from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.core.stats import t_interval
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
-from dltheory.experiments.dropout.generalization import paired_interval
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
 from dltheory.train.loop import Callback, train
@@ -197,9 +197,9 @@ class EarlyStopping(Experiment):
         ratio = float(np.median(mean_val[end]) / mean_val.min())
         curv, kmin = log_log_curvature(steps, mean_val)
         d_es = test_es[big] - test_es[right]
-        m_es, lo_es, hi_es = paired_interval(d_es)
+        m_es, lo_es, hi_es = t_interval(d_es)
         lr_end = np.log(test_end[big] / test_es[big])
-        m_end, lo_end, hi_end = paired_interval(lr_end)
+        m_end, lo_end, hi_end = t_interval(lr_end)
         for name, v in (("u_ratio", ratio), ("u_curvature", curv), ("mean_val_min_step", steps[kmin]), ("es_diff_mean", m_es), ("es_diff_ci_high", hi_es),
                         ("log_end_over_es_mean", m_end), ("log_end_over_es_ci_low", lo_end), ("noise_variance", sigma**2), ("final_loss_sum", res.final_loss)):
             log.metric(name, float(v))

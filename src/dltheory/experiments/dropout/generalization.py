@@ -61,9 +61,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from scipy import stats
 
 from dltheory.core.plotting import PALETTE, figure
+from dltheory.core.stats import t_interval
 from dltheory.data.images import digits_data
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
@@ -72,16 +72,6 @@ from dltheory.train.loop import Callback, train
 
 SOURCE = "Srivastava, Hinton, Krizhevsky, Sutskever, Salakhutdinov 2014 (JMLR 15(56))"
 DIGITS = 1797
-
-
-def paired_interval(d: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, lower, upper) of the two-sided Student-t interval of the mean of paired differences ``d``."""
-    d = np.asarray(d, dtype=float)
-    m = float(d.mean())
-    if len(d) < 2:
-        raise ValueError(f"paired differences must hold >= 2 values; got {len(d)}.")
-    half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
-    return m, m - half, m + half
 
 
 def batched_mlp(params: dict[str, torch.Tensor], x: torch.Tensor, keep: list[torch.Tensor] | None = None,
@@ -177,8 +167,8 @@ class DropoutGeneralization(Experiment):
         tr_avg, te_avg = E_tr[last].mean(0), E_te[last].mean(0)  # (M,)
         gap = te_avg - tr_avg
         d_test, d_gap = te_avg[:P] - te_avg[P:], gap[:P] - gap[P:]
-        m_test, lo_test, hi_test = paired_interval(d_test)
-        m_gap, lo_gap, hi_gap = paired_interval(d_gap)
+        m_test, lo_test, hi_test = t_interval(d_test)
+        m_gap, lo_gap, hi_gap = t_interval(d_gap)
         for k, s in enumerate(steps):
             for name, E in (("train_error", E_tr), ("test_error", E_te)):
                 log.scalar(f"{name}_plain", s, float(E[k, :P].mean()))

@@ -76,6 +76,7 @@ from scipy import stats
 
 from dltheory.core.params import num_params
 from dltheory.core.plotting import PALETTE, figure
+from dltheory.core.stats import t_interval
 from dltheory.data.images import classification_split
 from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
 from dltheory.experiments.registry import register
@@ -250,8 +251,7 @@ class ConvolutionPrior(Experiment):
         E = {k: np.stack([errors[(k, n)] for n in sizes]) for k in builders}  # (sizes, S)
         diff = E["mlp"] - E["cnn"]
         per_draw = diff.mean(0)  # (S,)
-        t = float(stats.t.ppf(0.975, S - 1))
-        lower = float(per_draw.mean() - t * per_draw.std(ddof=1) / math.sqrt(S))
+        _, lower, _ = t_interval(per_draw)
         target = float(E["mlp"][-1].mean())
         n_cnn = steps_to_reach(np.array(sizes, float), E["cnn"].mean(1), target)
         ratio = sizes[-1] / n_cnn
@@ -262,7 +262,7 @@ class ConvolutionPrior(Experiment):
             log.scalar("mlp_test_error", n, float(E["mlp"][i].mean()))
         d0 = diff[0]
         log.metric("diff_smallest_n_mean", float(d0.mean()))
-        log.metric("diff_smallest_n_ci_lower", float(d0.mean() - t * d0.std(ddof=1) / math.sqrt(S)))
+        log.metric("diff_smallest_n_ci_lower", t_interval(d0)[1])
         log.metric("diff_mean_over_sizes", float(per_draw.mean()))
         log.metric("cnn_params", counts["cnn"])
         log.metric("mlp_params", counts["mlp"])

@@ -96,16 +96,14 @@ MSE net at bicubic's PSNR). No threshold was changed.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
-from scipy import stats
 from torch import Tensor
 
 from dltheory.core.plotting import PALETTE, figure
+from dltheory.core.stats import t_interval
 from dltheory.data.images import sample_images
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
@@ -197,13 +195,6 @@ def numpy_radial_power_spectrum(images: np.ndarray) -> np.ndarray:
     keep = ring <= N // 2
     counts = np.bincount(ring[keep], minlength=N // 2 + 1)
     return np.stack([np.bincount(ring[keep], weights=p.ravel()[keep], minlength=N // 2 + 1) / counts for p in power])
-
-
-def t_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """(mean, lower, upper) of the two-sided Student-t interval of the mean of ``x``."""
-    m, se = float(np.mean(x)), float(np.std(x, ddof=1) / math.sqrt(len(x)))
-    q = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1))
-    return m, m - q * se, m + q * se
 
 
 @register

@@ -96,11 +96,11 @@ import torch
 import torch.nn.functional as F
 from matplotlib.patches import Rectangle
 from pydantic import Field, model_validator
-from scipy import stats
 from scipy.ndimage import binary_dilation
 
 from dltheory.core import functionalize, to_numpy
 from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.core.stats import t_interval
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.msd import (
@@ -369,8 +369,7 @@ class MixedScaleDense(Experiment):
         iou_cnn = np.array([r["cnn"] for r in main])
         diff = iou_msd - iou_cnn
         K = len(diff)
-        half = float(stats.t.ppf(0.975, K - 1) * diff.std(ddof=1) / math.sqrt(K))
-        lo, hi = float(diff.mean()) - half, float(diff.mean()) + half
+        _, lo, hi = t_interval(diff)
         log.metric("test_iou_msd_mean", iou_msd.mean())
         log.metric("test_iou_cnn_mean", iou_cnn.mean())
         log.metric("iou_difference_mean", diff.mean())
