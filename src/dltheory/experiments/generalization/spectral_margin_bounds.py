@@ -21,38 +21,39 @@ the network fits the data with a much larger spectral complexity, so the normali
 below those on true labels, while the raw margins (Fig. 1, left) overlap; Fig. 3: the complexity grows
 with the fraction of random labels.
 
-Claims. Two sets of margins are *separated* when a margin drawn from the first exceeds one drawn from
-the second with probability > 0.9 (the Mann-Whitney AUC over all pairs of training points; 0.5 for
-identical distributions):
+Claims (fixed before running; a set of margins is *separated* from another when its median exceeds
+the other's 90th percentile):
 
-1. ``normalized_margins_separate`` (main): the normalized margins :math:`\bar\gamma` at p = 0 against those at
-   the largest p: AUC > 0.9;
-2. ``raw_margins_do_not_separate``: the same for the raw margins :math:`\gamma`: AUC < 0.9 (trained to the same
-   loss, raw margins carry little information about the labels' randomness);
+1. ``normalized_margins_separate`` (main): the normalized margins :math:`\bar\gamma` at p = 0 are separated
+   from those at the largest p;
+2. the paper's second statement, that the raw margins :math:`\gamma` are *not* separated by the same
+   criterion, FAILS here: on seed 0 the ratio of the true-label median to the random-label 90th
+   percentile is 1.006 (trained to the same loss, the true-label margins bunch near the top of the
+   random-label ones' wide spread; the Mann-Whitney AUC is 0.67-0.69, against 1 for the normalized
+   margins). A version that swapped in the AUC with a 0.9 bar after this failure was withdrawn: the
+   bar was chosen after seeing the data. The ratio and both AUCs are metrics
+   (``raw_median_over_random_q90``, ``raw_auc``, ``normalized_auc``), and no claim is made;
 3. ``complexity_grows_with_corruption``: :math:`R_{\mathcal A}` increases with p: the smallest ratio between
    consecutive corruption levels > 1.
-
-The first version (fixed before its first run) called two sets separated when the median of the first
-exceeded the 90th percentile of the second; on seed 0 the raw margins missed it by 0.6% (ratio 1.006:
-at equal mean loss the true-label margins bunch near the top of the random-label ones' wide spread,
-so a quantile ratio sits near 1 by construction). It was replaced by the AUC, which measures overlap
-directly, for both claims; the quantile ratios are metrics.
 
 Checks: every run fits its labels (training accuracy 1); the spectral norms equal numpy's largest
 singular values (a different code path, LAPACK through numpy).
 
-Negative control (tests/experiments/test_spectral_margin_bounds.py): the largest corruption 0.05: the
-labels are nearly the true ones, the complexity barely moves and claim 1 fails.
+Negative control (tests/experiments/test_spectral_margin_bounds.py): the largest corruption 1e-9: no
+label changes (the same nets on both sides), so the criterion sees one distribution against itself and
+claim 1 fails. A near-true control does not: at p = 0.05 (15 changed labels of 300) R_A already doubles
+(ratio 1.95-2.09 on seeds 0-1) and the normalized margins are separated (median over 90th percentile
+1.11-1.26), so claim 1 holds there.
 
 R_A at each level is the geometric mean over ``repeats`` nets (init and label draw): with one net per
 level claim 3 failed on 1 of 20 seeds (401: R_A(1) / R_A(0.5) = 0.958; the growth flattens at large p
 while one run's R_A varies by ~10%).
 
 Checked on (2026-12-04): quick preset (two nets per level), seeds 420-439 (fresh after the change to
-two nets) and 0, 401: every claim holds on every seed: normalized-margin AUC 0.9999-1, raw-margin AUC
-0.67-0.69, smallest consecutive complexity ratio 1.04-1.26 (R_A about 6x larger on random labels),
+two nets) and 0, 401: claims 1 and 3 hold on every seed (seeds 0, 1, 420-429 rerun after restoring claim 1's criterion:
+median over 90th percentile 6.3-7.0; normalized AUC 0.9999-1, raw AUC 0.67-0.69), smallest consecutive complexity ratio 1.04-1.26 (R_A about 6x larger on random labels),
 spectral norms within 1e-15 of numpy. Changed size (500 images, one hidden layer of 512, p in 0, 0.25,
-0.5, 0.75, 1), seeds 900-904: claims 1 and 2 hold on 5/5 (AUC 1 and 0.69); claim 3 FAILS on seed 900
+0.5, 0.75, 1), seeds 900-904: claim 1 holds on 5/5 (normalized AUC 1, raw 0.69); claim 3 FAILS on seed 900
 (R_A at p = 1 is 0.997 of that at 0.75; 4/5 hold, smallest ratio elsewhere 1.01-1.09): with steps of
 0.25 the growth between the two largest levels is within the runs' spread. Quick takes 5-6 s.
 """
@@ -176,15 +177,14 @@ class SpectralMarginBounds(Experiment):
                      **{f"margins_p{r['p']:g}": r["raw"] for r in rows})
 
         base, top = rows[0], rows[-1]
-        auc_norm = float(stats.mannwhitneyu(base["normalized"], top["normalized"]).statistic) / (len(base["normalized"]) * len(top["normalized"]))
-        auc_raw = float(stats.mannwhitneyu(base["raw"], top["raw"]).statistic) / (len(base["raw"]) * len(top["raw"]))
-        log.metric("normalized_median_over_random_q90", float(np.median(base["normalized"]) / np.quantile(top["normalized"], 0.9)))
-        log.metric("raw_median_over_random_q90", float(np.median(base["raw"]) / np.quantile(top["raw"], 0.9)))
-        log.claim_greater("normalized_margins_separate", f"P(normalized margin at p = 0 > normalized margin at p = {top['p']:g}) over pairs of training points "
-                          "(gamma n / (R_A ||X||_2); Mann-Whitney AUC)", auc_norm, 0.9, source=SOURCE + " (Fig. 2)",
-                          oracle="exact margins and spectral norms (SVD); scipy.stats.mannwhitneyu")
-        log.claim_less("raw_margins_do_not_separate", f"the same probability for the raw margins gamma (both nets trained to loss < {config.target_loss:g})", auc_raw, 0.9,
-                       source=SOURCE + " (Fig. 1, left)", oracle="exact margins; scipy.stats.mannwhitneyu")
+        sep_norm = float(np.median(base["normalized"]) / np.quantile(top["normalized"], 0.9))
+        sep_raw = float(np.median(base["raw"]) / np.quantile(top["raw"], 0.9))
+        log.metric("raw_median_over_random_q90", sep_raw)  # the paper's 'raw margins do not separate': < 1 would hold it; see the docstring
+        log.metric("normalized_auc", float(stats.mannwhitneyu(base["normalized"], top["normalized"]).statistic) / (len(base["normalized"]) * len(top["normalized"])))
+        log.metric("raw_auc", float(stats.mannwhitneyu(base["raw"], top["raw"]).statistic) / (len(base["raw"]) * len(top["raw"])))
+        log.claim_greater("normalized_margins_separate", f"median normalized margin at p = 0 over the 90th percentile at p = {top['p']:g} "
+                          "(gamma n / (R_A ||X||_2), training data)", sep_norm, 1.0, source=SOURCE + " (Fig. 2)",
+                          oracle="exact margins and spectral norms (SVD)")
         ratios = [b["R"] / a["R"] for a, b in zip(rows, rows[1:], strict=False)]
         Rs = ", ".join(f"{r['R']:.3g}" for r in rows)
         log.claim_greater("complexity_grows_with_corruption", f"R_A at p = {[r['p'] for r in rows]}: {Rs}; smallest consecutive ratio",
