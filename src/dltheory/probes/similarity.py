@@ -323,7 +323,7 @@ def minibatch_cka(model_a: nn.Module, data: Iterable[Any], layers_a: Sequence[st
 # --------------------------------------------------------------------------- CCA family
 
 
-def _basis(name: str, Xc: Tensor, rank_tol: float) -> tuple[Tensor, Tensor, Tensor]:
+def _basis(Xc: Tensor, rank_tol: float) -> tuple[Tensor, Tensor, Tensor]:
     """Orthonormal basis U (n, r) of the centered column space, with singular values s and right vectors V (p, r)."""
     U, s, Vh = torch.linalg.svd(Xc, full_matrices=False)
     r = int((s > rank_tol * s[0]).sum())
@@ -342,8 +342,8 @@ def cca(X: Tensor, Y: Tensor, *, rank_tol: float = 1e-10) -> Tensor:
     rank_tol = check_float("rank_tol", rank_tol, minimum=0.0, maximum=1.0)
     X = _matrix("X", X)
     Y = _matrix("Y", Y, X.shape[0])
-    Ux, _, _ = _basis("X", _centered("X", X), rank_tol)
-    Uy, _, _ = _basis("Y", _centered("Y", Y), rank_tol)
+    Ux, _, _ = _basis(_centered("X", X), rank_tol)
+    Uy, _, _ = _basis(_centered("Y", Y), rank_tol)
     return torch.linalg.svdvals(Ux.T @ Uy).clamp(0, 1)
 
 
@@ -405,7 +405,7 @@ def _svcca_map(name: str, X: Tensor, keep: float | int, rank_tol: float) -> tupl
     _, s, Vh = torch.linalg.svd(Xc, full_matrices=False)
     r = _svd_reduce(name, X, keep).shape[1]
     V = Vh[:r].T  # (p, r): Xr = Xc V = U_r s_r
-    U, s2, V2 = _basis(name, Xc @ V, rank_tol)
+    U, s2, V2 = _basis(Xc @ V, rank_tol)
     return U, V @ V2 / s2, mean
 
 
@@ -449,8 +449,8 @@ def pwcca(X: Tensor, Y: Tensor, *, rank_tol: float = 1e-10) -> float:
     Xc, Yc = _centered("X", X), _centered("Y", Y)
     if Y.shape[1] < X.shape[1]:
         Xc, Yc = Yc, Xc
-    Ux, _, _ = _basis("X", Xc, rank_tol)
-    Uy, _, _ = _basis("Y", Yc, rank_tol)
+    Ux, _, _ = _basis(Xc, rank_tol)
+    Uy, _, _ = _basis(Yc, rank_tol)
     A, rho, _ = torch.linalg.svd(Ux.T @ Uy, full_matrices=False)
     H = Ux @ A  # (n, r) orthonormal canonical variates of the chosen side
     alpha = (H.T @ Xc).abs().sum(1)
