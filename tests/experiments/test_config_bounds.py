@@ -58,6 +58,7 @@ BOUNDED = [
     "dropout/early-stopping",
     "intro/convolution-prior",
     "intro/attention",
+    "sparse-coding/sparse-dictionary-network",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
