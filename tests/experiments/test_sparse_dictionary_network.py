@@ -16,8 +16,9 @@ def test_tiny_run_records_claims_and_artifacts(runs_dir):
     assert r.status in ("ok", "failed"), r.result.get("error")
     assert {c["id"] for c in r.result["claims"]} == IDS
     z = np.load(r.run_dir / "artifacts" / "data_and_params.npz")
-    assert z["correct_csc_noise_0.3"].shape == (2, 1, 50 + 1497) and z["correct_conv_noise_0"].shape == (1, 50 + 1497)
-    assert z["csc_conv1_weight"].shape == (4, 1, 3, 3) and z["check_codes_layer"].shape == (1, 4, 8, 8)
+    assert z["correct_csc_test_noise_0.3"].shape == (1, 2, 1, 1497) and z["correct_csc_val_noise_0.3"].shape == (1, 2, 1, 50)
+    assert z["correct_conv_test_noise_0"].shape == (1, 1, 1497)
+    assert z["csc_0_conv1_weight"].shape == (4, 1, 3, 3) and z["check_codes_layer"].shape == (1, 4, 8, 8)
     c = {c["id"]: c for c in r.result["claims"]}
     assert c["csc_layer_is_the_lasso"]["holds"] and c["csc_layer_is_the_lasso"]["kind"] == "check"
     assert (r.run_dir / "figures" / "robustness.png").exists()
