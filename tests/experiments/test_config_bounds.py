@@ -58,6 +58,7 @@ BOUNDED = [
     "dropout/early-stopping",
     "intro/convolution-prior",
     "intro/attention",
+    "dropout/condensation",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
