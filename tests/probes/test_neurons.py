@@ -5,7 +5,12 @@ import pytest
 import torch
 from sklearn.cluster import AgglomerativeClustering
 
-from dltheory.probes.neurons import cosine_similarity_matrix, input_weights, neuron_directions, orientation_amplitude
+from dltheory.probes.neurons import (
+    cosine_similarity_matrix,
+    input_weights,
+    neuron_directions,
+    orientation_amplitude,
+)
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:

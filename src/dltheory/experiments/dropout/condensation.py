@@ -58,7 +58,12 @@ from dltheory.core.params import functionalize
 from dltheory.core.plotting import PALETTE, figure
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
-from dltheory.probes.neurons import Directions, cosine_similarity_matrix, neuron_directions, orientation_amplitude
+from dltheory.probes.neurons import (
+    Directions,
+    cosine_similarity_matrix,
+    neuron_directions,
+    orientation_amplitude,
+)
 from dltheory.train.loop import Callback, StopTraining, train
 from dltheory.train.optimizers import gd
 
