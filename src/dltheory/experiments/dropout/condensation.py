@@ -115,7 +115,7 @@ class Condensation(Experiment):
     presets = {
         "tiny": {"width": 20, "init_gamma": 1.5, "max_steps": 3000},
         "quick": {},
-        "full": {"num_points": 40, "width": 400, "init_gamma": 2.0, "lr": 0.5, "max_steps": 200_000},
+        "full": {"num_points": 40, "width": 200, "init_gamma": 2.0, "lr": 0.5, "max_steps": 300_000},
     }
 
     def _train(self, config: Config, log: RunLog, X, Y, activation: str, gamma: float, name: str):
@@ -163,6 +163,9 @@ class Condensation(Experiment):
             log.metric(f"{act}_{init}_directions", d.count)
             log.metric(f"{act}_{init}_lines", ln.count)
             log.metric(f"{act}_{init}_line_mass", float(ln.mass[0]))
+            norms = torch.sort(u1.norm(dim=1), descending=True).values
+            units = int(torch.searchsorted(torch.cumsum(norms, 0) / norms.sum(), torch.tensor(config.coverage, dtype=norms.dtype, device=norms.device))) + 1
+            log.metric(f"{act}_{init}_units_holding_coverage", units)  # how many units carry the mass: 1 means one winner, not many aligned units
 
         # the closed-form directions: v = mean_i y_i (x_i, 1) (tanh); the eigenvectors of M = mean_i y_i x~ x~^T (x tanh x)
         Xt = torch.cat([X, torch.ones_like(X)], 1)
