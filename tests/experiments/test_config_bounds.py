@@ -59,6 +59,7 @@ BOUNDED = [
     "intro/convolution-prior",
     "intro/attention",
     "sparse-coding/sparse-dictionary-network",
+    "dropout/condensation",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
