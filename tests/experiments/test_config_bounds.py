@@ -59,6 +59,7 @@ BOUNDED = [
     "intro/convolution-prior",
     "intro/attention",
     "sparse-coding/sparse-dictionary-network",
+    "representations/cka-correspondence",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"
