@@ -42,7 +42,8 @@ input), and claim 1 fails.
 Checked on (2026-12-04, a machine shared with other jobs): quick preset (3 MLPs of 4 x 256, full-batch
 Adam 300 steps), seed 0: every claim and check holds: linear CKA 1.00 (unbiased linear CKA 1.00, RBF
 CKA 0.96), CCA 0.08, SVCCA 0.08, PWCCA 0.29 (chance 0.25); CCA's correlations on 128 examples all 1,
-CKA at most 0.98 there. NOT yet done: the 20-seed sweep and a changed size. NOT met: the time
+CKA at most 0.98 there. Seed 400: claim 1 FAILS (linear CKA 0.875 < 0.9; RBF CKA 0.92, CCA 0.08,
+SVCCA 0.04, PWCCA 0.38; claim 2 holds). NOT yet done: the 20-seed sweep and a changed size. NOT met: the time
 budget: quick costs about 37 s of CPU (107 s wall on the loaded machine), far over 6 s; training
 and the CCA family on 500 x 256 activations dominate. Smaller settings tried while designing (before
 this preset; thresholds were not changed): linear CKA's accuracy 0.40 at width 64 (5 layers), 0.63-0.85
