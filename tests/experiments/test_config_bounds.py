@@ -60,6 +60,7 @@ BOUNDED = [
     "intro/attention",
     "sparse-coding/sparse-dictionary-network",
     "dropout/condensation",
+    "representations/cka-correspondence",
 ]
 
 EOS = "edge-of-stability/progressive-sharpening"

@@ -94,6 +94,7 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     _P("jordan2023", "Keller Jordan, Hanie Sedghi, Olga Saukh, Rahim Entezari, Behnam Neyshabur", 2023, "REPAIR: REnormalizing Permuted Activations for Interpolation Repair", "ICLR 2023 (arXiv:2211.08403)", 4, "landscape/rebasin-renormalization"),
     _P("qu2024", "Xingyu Qu, Samuel Horvath", 2024, "Rethink model re-basin and the linear mode connectivity", "arXiv:2402.05966", 4, "landscape/rebasin-renormalization"),
     _P("raghu2017", "Maithra Raghu, Justin Gilmer, Jason Yosinski, Jascha Sohl-Dickstein", 2017, "SVCCA: singular vector canonical correlation analysis for deep learning dynamics and interpretability", "NeurIPS 2017", 4, "representations/svcca"),
+    _P("kornblith2019", "Simon Kornblith, Mohammad Norouzi, Honglak Lee, Geoffrey Hinton", 2019, "Similarity of neural network representations revisited", "ICML 2019", 4, "representations/cka-correspondence"),
     # Lecture 5: sparse coding
     _P("olshausen1996", "Bruno A. Olshausen, David J. Field", 1996, "Emergence of simple-cell receptive field properties by learning a sparse code for natural images", "Nature 381:607-609", 5, "sparse-coding/natural-image-dictionary"),
     _P("papyan2017ml", "Vardan Papyan, Yaniv Romano, Michael Elad", 2017, "Convolutional neural networks analyzed via convolutional sparse coding", "JMLR 18(83):1-52", 5, "sparse-coding/ml-csc-pursuit"),
