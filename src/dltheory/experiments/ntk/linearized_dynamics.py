@@ -56,7 +56,7 @@ Checked on: filled in below after the runs.
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -117,6 +117,7 @@ class LinearizedDynamics(Experiment):
         num_train: int = Field(32, ge=10, le=60000, description="training images (the first ones), the regression set")
         num_test: int = Field(32, ge=1, le=10000, description="test images on which the outputs are compared as well")
         depth: int = Field(1, ge=1, le=10, description="hidden layers")
+        activation: Literal["relu", "erf"] = Field("relu", description="nonlinearity of the hidden layers")
         widths: list[Annotated[int, Field(ge=1, le=16384)]] = Field([64, 256, 1024, 4096], min_length=2, max_length=12,
                                                                    description="hidden widths m")
         draws: int = Field(2, ge=1, le=100, description="initializations per width")
@@ -154,7 +155,7 @@ class LinearizedDynamics(Experiment):
         for m in config.widths:
             g_end, g_sup = [], []
             for k in range(config.draws):
-                net = ntk_mlp([d, *[m] * config.depth, 1], activation="relu", sigma_w=config.sigma_w, sigma_b=config.sigma_b,
+                net = ntk_mlp([d, *[m] * config.depth, 1], activation=config.activation, sigma_w=config.sigma_w, sigma_b=config.sigma_b,
                               generator=log.generator("init", m, k), dtype=dtype).to(log.device)
                 T0 = empirical_ntk(net, Xall)  # (n + n_test, n + n_test), the kernel at init
                 K, Ks = T0[:n, :n], T0[n:, :n]
