@@ -14,9 +14,9 @@ def test_tiny_run_records_claims_and_artifacts(runs_dir):
     assert {c["id"] for c in r.result["claims"]} == {"gap_slope", "loss_curve_error", "trained", "closed_form_equals_linearized"}
     z = np.load(r.run_dir / "artifacts" / "data.npz")
     assert z["x_train"].shape == (10, 64) and z["x_test"].shape == (5, 64)
-    assert z["out_net_m64"].shape == z["out_closed_m64"].shape == z["out_lin_m64"].shape
+    assert z["out_net_m256"].shape == z["out_closed_m256"].shape == z["out_lin_m64"].shape
     p = torch.load(r.run_dir / "artifacts" / "params_widest.pt")
-    assert p["final"]["linear1.weight"].shape == (64, 64)
+    assert p["final"]["linear1.weight"].shape == (256, 64)
     # the check is exact in float64 even at this size
     c = {c["id"]: c for c in r.result["claims"]}
     assert c["closed_form_equals_linearized"]["holds"]
