@@ -51,6 +51,7 @@ BOUNDED = [
     "generalization/random-labels",
     "generalization/spectral-margin-bounds",
     "ntk/kernel-convergence",
+    "ntk/linearized-dynamics",
     "sparse-coding/natural-image-dictionary",
     "sparse-coding/deconvolutional-network",
     "sparse-coding/mixed-scale-dense",
