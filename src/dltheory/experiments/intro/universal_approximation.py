@@ -89,6 +89,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.core.stats import loglog_slope
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
@@ -212,11 +213,6 @@ def random_relu_fit(x: np.ndarray, Y: np.ndarray, m: int, rng: np.random.Generat
     A = np.concatenate([np.maximum(signs * (x[:, None] - knots), 0.0), np.ones((len(x), 1))], axis=1)
     coef = np.linalg.lstsq(A, Y, rcond=None)[0]
     return RandomFit(knots, signs, coef[:m], coef[m])
-
-
-def loglog_slope(widths: np.ndarray, errors: np.ndarray) -> float:
-    """Least-squares slope of log(errors) against log(widths)."""
-    return float(np.polyfit(np.log(widths), np.log(errors), 1)[0])
 
 
 @register

@@ -54,6 +54,7 @@ from pydantic import Field
 
 from dltheory.core.params import functionalize
 from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.core.stats import loglog_slope
 from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
@@ -64,12 +65,6 @@ from dltheory.train.optimizers import gd
 
 SOURCE = "Jacot, Gabriel, Hongler 2018 (NeurIPS), Thms 1-2 and Fig. 1"
 
-
-def _slope(widths: list[int], values: list[float]) -> float:
-    """Least-squares slope of log value against log width (NaN if a value is not positive)."""
-    if min(values) <= 0 or not np.all(np.isfinite(values)):
-        return float("nan")
-    return float(np.polyfit(np.log(widths), np.log(values), 1)[0])
 
 
 @register
@@ -141,7 +136,7 @@ class KernelConvergence(Experiment):
             log.scalar("kernel_change", m, change[m])
             log.info(f"m={m}: relative error at init {err[m]:.4f}, kernel change {change[m]:.4f}, loss ratio {drop[m]:.3g}")
         ws = list(config.widths)
-        s_err, s_change = _slope(ws, [err[m] for m in ws]), _slope(ws, [change[m] for m in ws])
+        s_err, s_change = loglog_slope(ws, [err[m] for m in ws]), loglog_slope(ws, [change[m] for m in ws])
         log.artifact("kernels", inputs=X, targets=Y, analytic_ntk=T_inf, widths=np.array(ws),
                      **{f"ntk_init_m{m}": k[0] for m, k in kernels.items()}, **{f"ntk_trained_m{m}": k[1] for m, k in kernels.items()})
         log.claim_between("init_error_slope", f"slope of log ||Theta_m - Theta_inf||_F / ||Theta_inf||_F against log m at init (m = {ws}; "

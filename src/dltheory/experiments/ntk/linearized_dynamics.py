@@ -83,6 +83,7 @@ from pydantic import Field
 
 from dltheory.core.params import functionalize
 from dltheory.core.plotting import PALETTE, THEORY, figure
+from dltheory.core.stats import loglog_slope
 from dltheory.data.images import classification_split
 from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
 from dltheory.experiments.registry import register
@@ -93,12 +94,6 @@ from dltheory.train.optimizers import gd
 
 SOURCE = "Lee, Xiao, Schoenholz, Bahri, Novak, Sohl-Dickstein, Pennington 2019 (NeurIPS)"
 
-
-def _slope(widths: list[int], values: list[float]) -> float:
-    """Least-squares slope of log value against log width (NaN if a value is not positive or finite)."""
-    if not np.all(np.isfinite(values)) or min(values) <= 0:
-        return float("nan")
-    return float(np.polyfit(np.log(widths), np.log(values), 1)[0])
 
 
 def _sphere_inputs(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
@@ -211,12 +206,12 @@ class LinearizedDynamics(Experiment):
 
         ws = list(config.widths)
         mw = max(ws)
-        s_gap = _slope(ws, [gap[m] for m in ws])
+        s_gap = loglog_slope(ws, [gap[m] for m in ws])
         c = curves[mw]
         window = c["loss_closed"] >= config.loss_window * c["loss_closed"][0]  # the decades of the curve the claim covers
         curve_err = float(np.max(np.abs(c["loss_net"] - c["loss_closed"])[window] / c["loss_closed"][window]))
         drop = float(c["loss_net"][-1] / c["loss_net"][0])
-        log.metric("gap_slope_sup", _slope(ws, [gap_sup[m] for m in ws]))
+        log.metric("gap_slope_sup", loglog_slope(ws, [gap_sup[m] for m in ws]))
         log.metric("loss_curve_error", curve_err)
         log.metric("closed_form_vs_linearized", check_err)
         log.artifact("data", x_train=X, y_train=Y, x_test=Xs, y_test=Ys, widths=np.array(ws), gap_final=np.array([gap[m] for m in ws]),
