@@ -56,6 +56,7 @@ BOUNDED = [
     "sparse-coding/mixed-scale-dense",
     "dropout/generalization",
     "dropout/early-stopping",
+    "dropout/frequency-principle",
     "intro/convolution-prior",
     "intro/attention",
 ]

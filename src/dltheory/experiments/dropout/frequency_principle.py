@@ -169,7 +169,7 @@ class FrequencyPrinciple(Experiment):
             for s in range(0, len(steps), max(1, len(steps) // 200)):
                 log.scalar(f"dft_error_k{k}", steps[s], float(D[s, i]))
         gaps = np.diff(times)
-        log.info("1-D: first step below %.2g: %s" % (THRESHOLD, ", ".join(f"k={k}: {t:g}" for k, t in zip(ks, times, strict=True))))
+        log.info(f"1-D: first step below {THRESHOLD}: " + ", ".join(f"k={k}: {t:g}" for k, t in zip(ks, times, strict=True)))
         log.claim_greater("frequency_order", f"smallest gap between successive first steps with Delta_F(k) < {THRESHOLD} over k = {ks} "
                           f"(times {', '.join(f'{t:g}' for t in times)}; NaN if one never gets there)",
                           float(gaps.min()) if np.all(np.isfinite(gaps)) else float("nan"), 0.0, source=SOURCE,
@@ -248,17 +248,16 @@ class FrequencyPrinciple(Experiment):
         ax = axes[0]
         ax.plot(one_d["x"], one_d["f"], color="k", lw=1.5, label="target")
         ax.plot(one_d["x"], one_d["h"], "--", color=PALETTE[0], label="net, end")
-        ax.set(xlabel="x", ylabel="f(x)", title=" + ".join(f"sin({k}x)" for k in one_d["ks"]) + ("" if not config.features else f" (features {config.features})"))
+        ax.set(xlabel="x", ylabel="f(x)", title=" + ".join(f"sin({k if k > 1 else ''}x)" for k in one_d["ks"]) + ("" if not config.features else f" (features {config.features})"))
         ax.legend(fontsize=7)
         ax = axes[1]
         D, st, ks = one_d["D"], one_d["steps"], one_d["ks"]
         im = ax.imshow(np.log10(np.maximum(D.T, 1e-4)), aspect="auto", origin="lower", cmap="viridis", interpolation="nearest",
                        extent=(st[0], st[-1], -0.5, len(ks) - 0.5), vmin=-3, vmax=0.5)
-        ax.contour(st, np.arange(len(ks)), (D.T < THRESHOLD).astype(float), levels=[0.5], colors="w", linewidths=1)
         for i, t in enumerate(one_d["times"]):
             if np.isfinite(t):
                 ax.plot(t, i, "w|", ms=12)
-        ax.set(yticks=range(len(ks)), yticklabels=[f"k = {k}" for k in ks], xlabel="Adam step", title=f"log10 Delta_F(k) (white: < {THRESHOLD})")
+        ax.set(yticks=range(len(ks)), yticklabels=[f"k = {k}" for k in ks], xlabel="Adam step", title=f"log10 Delta_F(k) (|: first < {THRESHOLD})")
         fig.colorbar(im, ax=ax)
         ax = axes[2]
         ax.plot(images["steps"], images["e_low"], color=PALETTE[0], label="e_low")
