@@ -54,7 +54,15 @@ suggestion, has nothing to order; a tiny low-frequency amplitude leaves the kern
 :math:`|r_k(0)| e^{-\lambda_k t} / |\hat f(k)|` ordered unless the initial output happens to carry that
 frequency, so it is not a control the theory decides.)
 
-Checked on: see the end of this docstring.
+Checked on (2026-12-04): quick preset (64 grid points, width 32, 600 Adam steps; 600 digits, 128 hidden
+units, 500 steps, delta = 0.92), seeds 0-2 and 400-419: every claim holds on 23/23 (first-below times
+t_1 = 1-11, t_3 = 87-150, t_5 = 299-540; smallest gap 86-141 steps; largest final Delta_F 0.003-0.059;
+smallest e_high before e_low reaches 0.1: 0.587-0.633, e_low first below at about step 50; checks at
+~1e-15). The closest margin is ``fitted`` on seed 414 (0.059, t_5 = 540 of 600 steps). Changed size
+(width 64, 128 grid points, 1000 digits, 256 hidden units), seeds 900-904: every claim holds on 5/5 (gaps
+79-96, final Delta_F <= 0.023, e_high 0.580-0.614). Negative control (``features = [1, 5]``), seeds 0-2 and
+400-404: claim 1 fails on 8/8 (t_5 = 5-14 < t_3 = 59-71; every frequency fitted, final Delta_F < 1e-4).
+Quick takes 2-4 s unloaded (1.8-2.3 s per run inside one process over the sweep; 3.8 s by the CLI on seed 0).
 """
 
 from __future__ import annotations
