@@ -57,6 +57,7 @@ BOUNDED = [
     "sparse-coding/mixed-scale-dense",
     "dropout/generalization",
     "dropout/early-stopping",
+    "dropout/frequency-principle",
     "intro/convolution-prior",
     "intro/attention",
     "sparse-coding/sparse-dictionary-network",
