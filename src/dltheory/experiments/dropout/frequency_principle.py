@@ -71,7 +71,6 @@ Quick takes 2-4 s unloaded (1.8-2.3 s per run inside one process over the sweep;
 from __future__ import annotations
 
 import math
-import time
 from typing import Annotated, Literal
 
 import numpy as np
@@ -141,11 +140,9 @@ class FrequencyPrinciple(Experiment):
     }
 
     def run(self, config: Config, log: RunLog) -> None:
-        started = time.perf_counter()
         one_d = self._one_d(config, log)
         images = self._images(config, log)
         self._figure(log, config, one_d, images)
-        log.metric("wall_seconds", time.perf_counter() - started)
 
     # ---- 1-D: the DFT of the fit ---------------------------------------------------------------
     def _one_d(self, config: Config, log: RunLog) -> dict:
