@@ -28,7 +28,8 @@ Hongler, NeurIPS 2018) is :math:`\Theta(x, x') = J_\theta f(x)\,J_\theta f(x')^\
 
   :math:`(u, v) \sim N(0, \Sigma^{(h-1)}\text{ on } \{x, x'\})`. ReLU (the arc-cosine kernels of Cho & Saul 2009)
   and erf (Williams 1997) in closed form; any other activation by Gauss-Hermite quadrature
-  (``quadrature`` nodes per dimension).
+  (``quadrature`` nodes per dimension). ``parameterization="standard"`` gives the same NNGP and the standard
+  parameterization's width-dependent NTK (Sohl-Dickstein et al. 2020; see :func:`fc_kernels`).
 - :class:`LinearizedModel`, :func:`mse_gd_trajectory`, :func:`kernel_regression`: the linearized network, its
   gradient-descent trajectory on the squared loss in closed form and its infinite-time limit (Lee, Xiao,
   Schoenholz, Bahri, Novak, Sohl-Dickstein, Pennington, NeurIPS 2019).
@@ -296,7 +297,8 @@ def _quad_expect(phi: Callable[[Tensor], Tensor], dphi: Callable[[Tensor], Tenso
 
 
 def fc_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, activation: str | tuple[Callable, Callable] = "relu",
-               sigma_w: float = 1.0, sigma_b: float = 0.0, quadrature: int = 64) -> tuple[Tensor, Tensor]:
+               sigma_w: float = 1.0, sigma_b: float = 0.0, quadrature: int = 64, parameterization: str = "ntk",
+               widths: int | Sequence[int] | None = None) -> tuple[Tensor, Tensor]:
     r"""Infinite-width (NNGP, NTK) kernels of a fully connected network with ``depth`` hidden layers, NTK parameterization.
 
     ``x1`` (n1, d), ``x2`` (n2, d) (default x1); returns two (n1, n2) float64 tensors on x1's device: the
@@ -305,11 +307,35 @@ def fc_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, activati
     ``activation``: ``"relu"``, ``"erf"`` (closed forms) or ``(phi, dphi)`` (callables on tensors:
     Gauss-Hermite quadrature with ``quadrature`` nodes per dimension). The networks this describes:
     :class:`dltheory.models.ntk.NTKMLP`. Cost: O(n1 n2 (d + depth)) (quadrature: x nodes^2).
+
+    ``parameterization="standard"`` (Sohl-Dickstein, Novak, Schoenholz, Lee 2020): the network
+    :math:`h^{l+1} = W^{l+1}\phi(h^l) + b^{l+1}` with :math:`W_{ij} \sim N(0, \sigma_w^2/n_l)`,
+    :math:`b_i \sim N(0, \sigma_b^2)`, trained with the raw gradients (PyTorch's layers with a Gaussian init).
+    Its NNGP is the same; its NTK is not width-free: a weight gradient contributes the *sum* over the
+    layer's inputs instead of their mean, and a bias gradient contributes 1,
+
+    .. math:: \Theta^{(0)} = x^\top x' + [\sigma_b > 0],\qquad
+              \Theta^{(h)} = \Theta^{(h-1)}\dot\Sigma^{(h)} + n_h\,\mathbb E[\phi(u)\phi(v)] + [\sigma_b > 0],
+
+    with ``widths`` = :math:`(n_1, \dots, n_L)` the hidden widths (an int: all equal). It grows like the
+    width, which is why a fixed step size does not have a wide-network limit in this parameterization
+    (the step must shrink like 1/n). A bias counts iff ``sigma_b > 0``.
     """
     depth = check_int("depth", depth, minimum=0)
     sigma_w = check_float("sigma_w", sigma_w, minimum=0.0)
     sigma_b = check_float("sigma_b", sigma_b, minimum=0.0)
     quadrature = check_int("quadrature", quadrature, minimum=2)
+    parameterization = check_choice("parameterization", parameterization, ("ntk", "standard"))
+    if parameterization == "standard":
+        if widths is None:
+            if depth > 0:
+                raise ValueError(f"`widths` (the hidden widths) is required with parameterization='standard' and depth={depth}.")
+            widths = []
+        widths = [widths] * depth if isinstance(widths, int) else list(widths)
+        if len(widths) != depth or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in widths):
+            raise ValueError(f"`widths` must be a positive int or {depth} positive ints (one per hidden layer); got {widths!r}.")
+    elif widths is not None:
+        raise ValueError(f"`widths` applies only to parameterization='standard' (the NTK parameterization's kernels do not depend on them); got {widths!r}.")
     if isinstance(activation, str):
         activation = check_choice("activation", activation, ("relu", "erf"))
         expect = _relu_expect if activation == "relu" else _erf_expect
@@ -331,13 +357,20 @@ def fc_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, activati
     S22 = sigma_w ** 2 * (x2 * x2).sum(1) / d + sigma_b ** 2
     if same:
         S12.diagonal().copy_(S11)  # x . x by the same reduction on both sides, so the recursion sees rho = 1 exactly
-    T12 = S12.clone()
-    for _ in range(depth):
+    standard = parameterization == "standard"
+    bias = 1.0 if sigma_b > 0 else 0.0
+    if standard:
+        T12 = x1 @ x2.T + bias
+        if same:
+            T12.diagonal().copy_((x1 * x1).sum(1) + bias)
+    else:
+        T12 = S12.clone()
+    for h in range(depth):
         e12, ed12 = expect(S11[:, None].expand_as(S12), S22[None, :].expand_as(S12), S12)
         e11, _ = expect(S11, S11, S11)
         e22, _ = expect(S22, S22, S22)
         S12_new = sigma_w ** 2 * e12 + sigma_b ** 2
-        T12 = T12 * sigma_w ** 2 * ed12 + S12_new
+        T12 = T12 * sigma_w ** 2 * ed12 + (widths[h] * e12 + bias if standard else S12_new)
         S12, S11, S22 = S12_new, sigma_w ** 2 * e11 + sigma_b ** 2, sigma_w ** 2 * e22 + sigma_b ** 2
         if same:
             S12.diagonal().copy_(S11)
