@@ -106,6 +106,7 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     # Lecture 8 (planned): neural tangent kernel
     _P("jacot2018", "Arthur Jacot, Franck Gabriel, Clement Hongler", 2018, "Neural tangent kernel: convergence and generalization in neural networks", "NeurIPS 2018", 8, "ntk/kernel-convergence"),
     _P("lee2019", "Jaehoon Lee, Lechao Xiao, Samuel S. Schoenholz, Yasaman Bahri, Roman Novak, Jascha Sohl-Dickstein, Jeffrey Pennington", 2019, "Wide neural networks of any depth evolve as linear models under gradient descent", "NeurIPS 2019", 8, "ntk/linearized-dynamics"),
+    _P("hu2020", "Wei Hu, Zhiyuan Li, Dingli Yu", 2020, "Simple and effective regularization methods for training on noisily labeled data with generalization guarantee", "ICLR 2020", 8, "ntk/noisy-labels"),
 ]}
 
 
