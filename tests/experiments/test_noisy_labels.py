@@ -20,7 +20,7 @@ def test_tiny_run_records_claims_and_artifacts(runs_dir):
                                                      "matches_krr", "krr_closed_form"}
     z = np.load(r.run_dir / "artifacts" / "data.npz")
     n, n_test = 40, 1797 - 40
-    assert z["ntk_init"].shape == (n + n_test, n + n_test) and z["krr_test"].shape == (n_test,)
+    assert z["ntk_train"].shape == (n, n) and z["ntk_test_train"].shape == (n_test, n) and z["krr_test"].shape == (n_test,)
     assert z["outputs_aux_b"].shape == (n,) and np.all(z["f0"] == 0)
 
 

@@ -164,8 +164,7 @@ class NoisyLabels(Experiment):
         _antisymmetric_(net)
         fm = functionalize(net)
         theta0 = {k: v.clone() for k, v in fm.params.items()}
-        T = empirical_ntk(net, torch.cat([X, Xs]))  # (n + n_test, n + n_test) at init
-        K, Ks = T[:n, :n], T[n:, :n]
+        K, Ks = empirical_ntk(net, X), empirical_ntk(net, Xs, X)  # (n, n) and (n_test, n) at init
         with torch.no_grad():
             f0 = fm(theta0, torch.cat([X, Xs]))[:, 0]
         lam2 = config.ridge_scale * float(K.diagonal().mean())
@@ -211,7 +210,7 @@ class NoisyLabels(Experiment):
             if kind == "aux":
                 outs["aux_b"] = res.params["aux"]
             log.torch_artifact(f"params_{kind}", {"final": {k: v.cpu() for k, v in res.params.items()}})
-            for t, e in zip(ts, errs):
+            for t, e in zip(ts, errs, strict=True):
                 log.scalar(f"test_error_{kind}", t, e)
 
         krr = kernel_regression(K, yn, Ks, ridge=lam2, f0_train=f0[:n], f0_test=f0[n:])[:, 0]
@@ -240,7 +239,7 @@ class NoisyLabels(Experiment):
         log.info(f"lambda^2 = {lam2:.3g}; test errors: clean {err['clean']:.3f}, plain {err['plain']:.3f}, RDI {err['rdi']:.3f}, "
                  f"AUX {err['aux']:.3f}, KRR {err_krr:.3f} (ridgeless {err_krr_plain:.3f}); flipped labels fitted by plain GD {fit_flipped:.3f}; "
                  f"|net - KRR| / |KRR|: RDI {rel['rdi']:.3g}, AUX {rel['aux']:.3g}")
-        log.artifact("data", x_train=X, y_clean=y, y_noisy=yn, flipped=flipped, x_test=Xs, y_test=ys, ntk_init=T, f0=f0, ridge=np.array(lam2),
+        log.artifact("data", x_train=X, y_clean=y, y_noisy=yn, flipped=flipped, x_test=Xs, y_test=ys, ntk_train=K, ntk_test_train=Ks, f0=f0, ridge=np.array(lam2),
                      krr_test=krr, krr_ridgeless_test=krr_plain, **{f"outputs_{k}": v for k, v in outs.items()},
                      **{f"curve_steps_{k}": c[0] for k, c in curves.items()}, **{f"curve_test_error_{k}": c[1] for k, c in curves.items()})
 
