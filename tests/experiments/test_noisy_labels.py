@@ -21,7 +21,7 @@ def test_tiny_run_records_claims_and_artifacts(runs_dir):
     z = np.load(r.run_dir / "artifacts" / "data.npz")
     n, n_test = 40, 1797 - 40
     assert z["ntk_train"].shape == (n, n) and z["ntk_test_train"].shape == (n_test, n) and z["krr_test"].shape == (n_test,)
-    assert z["outputs_aux_b"].shape == (n,) and np.all(z["f0"] == 0)
+    assert z["outputs_aux_b"].shape == (n,) and np.abs(z["f0"]).max() < 1e-12
 
 
 def test_quick_every_claim_holds(runs_dir):
@@ -48,7 +48,7 @@ def test_antisymmetric_init_outputs_zero_and_keeps_the_kernel_scale():
     x = torch.randn(6, 5, generator=g, dtype=torch.float64)
     before = empirical_ntk(net, x)
     _antisymmetric_(net)
-    assert net(x).abs().max() == 0
+    assert float(net(x).detach().abs().max()) < 1e-12  # zero up to rounding in the sums
     after = empirical_ntk(net, x)
     # the halves are copies: the kernel is that of 2000 units, close to the 4000-unit one (both near the limit)
     assert torch.allclose(after, before, rtol=0.1, atol=0.1 * float(before.diagonal().mean()))
