@@ -281,7 +281,7 @@ class NoisyLabels(Experiment):
     def _figure(log: RunLog, curves, err_krr, err_krr_plain, outs, krr, n, p) -> None:
         fig, axes = figure(2, 1, width=4.3, height=3.3)
         ax = axes[0]
-        labels = {"clean": "clean labels, GD", "plain": "noisy, GD", "rdi": "noisy, RDI", "aux": "noisy, AUX"}
+        labels = {"clean": "clean labels, no reg.", "plain": "noisy, no reg.", "rdi": "noisy, RDI", "aux": "noisy, AUX"}
         for j, k in enumerate(RUNS):
             ax.plot(*curves[k], "-" if k != "aux" else "--", color=PALETTE[j % len(PALETTE)], label=labels[k])
         ax.axhline(err_krr, **{**THEORY, "label": "KRR, ridge lambda^2"})
