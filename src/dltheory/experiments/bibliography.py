@@ -102,8 +102,8 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     _P("zeiler2010", "Matthew D. Zeiler, Dilip Krishnan, Graham W. Taylor, Rob Fergus", 2010, "Deconvolutional networks", "CVPR 2010", 5, "sparse-coding/deconvolutional-network"),
     _P("zhang2021", "Zhenyu Zhang, Shuai Zhang", 2021, "Towards understanding residual and dilated dense neural networks via convolutional sparse coding", "National Science Review 8(3)", 5, "sparse-coding/residual-as-pursuit"),
     _P("pelt2018", "Daniel M. Pelt, James A. Sethian", 2018, "A mixed-scale dense convolutional neural network for image analysis", "PNAS 115(2):254-259", 5, "sparse-coding/mixed-scale-dense"),
-    _P("li2022", "Ming Li, Peng Zhai, Shuai Tong, Xue Gao, Shao-Lun Huang, Zhanxing Zhu, Chun You, Yang Yu", 2022, "Revisiting sparse convolutional model for visual recognition", "NeurIPS 2022", 5, "sparse-coding/sparse-dictionary-network"),
-    # Lecture 8 (planned): neural tangent kernel
+    _P("li2022", "Mingyang Li, Pengyuan Zhai, Shengbang Tong, Xingjian Gao, Shao-Lun Huang, Zhihui Zhu, Chong You, Yi Ma", 2022, "Revisiting sparse convolutional model for visual recognition", "NeurIPS 2022", 5, "sparse-coding/sparse-dictionary-network"),
+    # Lecture 8: neural tangent kernel
     _P("jacot2018", "Arthur Jacot, Franck Gabriel, Clement Hongler", 2018, "Neural tangent kernel: convergence and generalization in neural networks", "NeurIPS 2018", 8, "ntk/kernel-convergence"),
     _P("lee2019", "Jaehoon Lee, Lechao Xiao, Samuel S. Schoenholz, Yasaman Bahri, Roman Novak, Jascha Sohl-Dickstein, Jeffrey Pennington", 2019, "Wide neural networks of any depth evolve as linear models under gradient descent", "NeurIPS 2019", 8, "ntk/linearized-dynamics"),
     _P("arora2019fine", "Sanjeev Arora, Simon S. Du, Wei Hu, Zhiyuan Li, Ruosong Wang", 2019, "Fine-grained analysis of optimization and generalization for overparameterized two-layer neural networks", "ICML 2019", 8, "ntk/fine-grained"),
