@@ -44,3 +44,17 @@ def test_random_patches_are_slices_of_the_images():
         random_patches(imgs, 10, 5, generator=torch.Generator())
     with pytest.raises(ValueError, match="images"):
         random_patches(imgs[0], 3, 5, generator=torch.Generator())
+
+
+def test_center_on_sphere_centres_and_normalizes_rows():
+    import torch
+
+    from dltheory.data.images import center_on_sphere
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 5, generator=g, dtype=torch.float64) + 3.0
+    mean = x.mean(0)
+    z = center_on_sphere(x, mean)
+    torch.testing.assert_close(z.norm(dim=1), torch.full((7,), 5 ** 0.5, dtype=torch.float64))
+    cos = torch.nn.functional.cosine_similarity(z, x - mean, dim=1)  # same directions as the centred rows
+    torch.testing.assert_close(cos, torch.ones(7, dtype=torch.float64))

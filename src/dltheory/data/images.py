@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -20,6 +22,13 @@ def digits_data(num_points: int, *, input_scale: float, dtype: torch.dtype, devi
 
 
 CLASSIFICATION_DATASETS = {"digits": 1797, "mnist": 60000, "cifar10": 50000}  # name -> training images available
+
+
+def center_on_sphere(x: Tensor, mean: Tensor) -> Tensor:
+    r"""Rows of ``x`` (n, d) centred by ``mean`` and projected onto the sphere of radius :math:`\sqrt d`
+    (so :math:`x^\top x / d = 1`, the normalization of NTK analyses: Lee et al. 2019, Arora et al. 2019)."""
+    z = x - mean
+    return z * (math.sqrt(x.shape[1]) / z.norm(dim=1, keepdim=True).clamp_min(1e-12))
 
 
 def check_classification_split(dataset: str, num_train: int, data_root: str | None) -> None:

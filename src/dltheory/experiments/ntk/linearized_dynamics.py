@@ -77,7 +77,6 @@ tried (the preset is reported as failing, not re-tuned).
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Literal
 
 import numpy as np
@@ -87,7 +86,7 @@ from pydantic import Field
 from dltheory.core.params import functionalize
 from dltheory.core.plotting import PALETTE, THEORY, figure
 from dltheory.core.stats import loglog_slope
-from dltheory.data.images import classification_split
+from dltheory.data.images import center_on_sphere, classification_split
 from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.ntk import ntk_mlp
@@ -98,11 +97,6 @@ from dltheory.train.optimizers import gd
 SOURCE = "Lee, Xiao, Schoenholz, Bahri, Novak, Sohl-Dickstein, Pennington 2019 (NeurIPS)"
 
 
-
-def _sphere_inputs(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-    """Centre by the training mean and project onto the sphere of radius sqrt(d) (so that x.x/d = 1)."""
-    z = x - mean
-    return z * (math.sqrt(x.shape[1]) / z.norm(dim=1, keepdim=True).clamp_min(1e-12))
 
 
 def _trajectory(fn, params, loss_fn, X, Y, lr: float, steps: int, every: int, Xall, label: str, progress: bool):
@@ -157,7 +151,7 @@ class LinearizedDynamics(Experiment):
         if len(xte) < config.num_test:
             raise ValueError(f"`num_test` must be <= {len(xte)}, the test images left; got {config.num_test}.")
         mean = xtr.mean(0)
-        X, Xs = _sphere_inputs(xtr, mean), _sphere_inputs(xte[: config.num_test], mean)
+        X, Xs = center_on_sphere(xtr, mean), center_on_sphere(xte[: config.num_test], mean)
         Y = (1.0 - 2.0 * (ltr % 2)).to(dtype)[:, None]  # +1 even, -1 odd
         Ys = (1.0 - 2.0 * (lte[: config.num_test] % 2)).to(dtype)[:, None]
         Xall, n, d = torch.cat([X, Xs]), len(X), X.shape[1]

@@ -98,9 +98,8 @@ from pydantic import Field, model_validator
 
 from dltheory.core.params import functionalize
 from dltheory.core.plotting import PALETTE, THEORY, figure
-from dltheory.data.images import classification_split
+from dltheory.data.images import center_on_sphere, classification_split
 from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
-from dltheory.experiments.ntk.linearized_dynamics import _sphere_inputs
 from dltheory.experiments.registry import register
 from dltheory.models.ntk import ntk_mlp
 from dltheory.probes.ntk import empirical_ntk, kernel_regression
@@ -165,7 +164,7 @@ class NoisyLabels(Experiment):
         dtype = torch.float64
         (xtr, ltr), (xte, lte) = classification_split(config.dataset, config.num_train, data_root=config.data_root, dtype=dtype, device=log.device)
         mean = xtr.mean(0)
-        X, Xs = _sphere_inputs(xtr, mean), _sphere_inputs(xte, mean)
+        X, Xs = center_on_sphere(xtr, mean), center_on_sphere(xte, mean)
         n, d = X.shape
         y = 1.0 - 2.0 * (ltr % 2).to(dtype)  # +1 even, -1 odd
         ys = 1.0 - 2.0 * (lte % 2).to(dtype)
