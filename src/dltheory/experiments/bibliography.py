@@ -106,6 +106,7 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     # Lecture 8 (planned): neural tangent kernel
     _P("jacot2018", "Arthur Jacot, Franck Gabriel, Clement Hongler", 2018, "Neural tangent kernel: convergence and generalization in neural networks", "NeurIPS 2018", 8, "ntk/kernel-convergence"),
     _P("lee2019", "Jaehoon Lee, Lechao Xiao, Samuel S. Schoenholz, Yasaman Bahri, Roman Novak, Jascha Sohl-Dickstein, Jeffrey Pennington", 2019, "Wide neural networks of any depth evolve as linear models under gradient descent", "NeurIPS 2019", 8, "ntk/linearized-dynamics"),
+    _P("arora2019exact", "Sanjeev Arora, Simon S. Du, Wei Hu, Zhiyuan Li, Ruslan Salakhutdinov, Ruosong Wang", 2019, "On exact computation with an infinitely wide neural net", "NeurIPS 2019", 8, "ntk/exact-cntk"),
 ]}
 
 

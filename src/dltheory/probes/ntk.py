@@ -395,7 +395,7 @@ def _patch_sum(M: Tensor, q: int, padding: str) -> Tensor:
 
 def cnn_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, kernel_size: int = 3, pooling: str = "flatten",
                 activation: str | tuple[Callable, Callable] = "relu", padding: str = "circular", sigma_w: float = math.sqrt(2.0),
-                sigma_b: float = 0.0, quadrature: int = 64, chunk_size: int = 16) -> tuple[Tensor, Tensor]:
+                sigma_b: float = 0.0, quadrature: int = 64, chunk_size: int | None = None) -> tuple[Tensor, Tensor]:
     r"""Infinite-width (NNGP, NTK) kernels of a CNN: the convolutional NTK (CNTK) of Arora et al. 2019.
 
     The network (:func:`dltheory.models.ntk.ntk_cnn`, NTK parameterization, every weight N(0, 1)): ``depth``
@@ -434,7 +434,8 @@ def cnn_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, kernel_
         activation: ``"relu"``, ``"erf"`` or ``(phi, dphi)`` (Gauss-Hermite quadrature, ``quadrature`` nodes per dimension).
         padding: ``"circular"`` or ``"zeros"``.
         sigma_w, sigma_b: the weight and bias scales of every layer.
-        chunk_size: images per block on each side; a block holds chunk_size^2 P^2 (gap) or chunk_size^2 P (flatten) numbers per tensor.
+        chunk_size: images per block on each side; a block holds chunk_size^2 P^2 (gap) or chunk_size^2 P (flatten) numbers per
+            tensor. Default: the largest with chunk_size^2 P^2 (or P) <= 2^18 (2 MB of float64 per tensor: larger blocks were no faster).
 
     Returns:
         (NNGP, NTK), two (n1, n2) float64 tensors on x1's device.
@@ -450,7 +451,6 @@ def cnn_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, kernel_
     sigma_w = check_float("sigma_w", sigma_w, minimum=0.0)
     sigma_b = check_float("sigma_b", sigma_b, minimum=0.0)
     quadrature = check_int("quadrature", quadrature, minimum=2)
-    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
     expect = _expectations(activation, quadrature)
     same = x2 is None
     x1 = torch.as_tensor(x1).to(torch.float64)
@@ -476,6 +476,8 @@ def cnn_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, kernel_
     V1 = variances(x1)
     V2 = V1 if same else variances(x2)
     full = pooling == "gap"
+    per_pair = (x1.shape[2] * x1.shape[3]) ** (2 if full else 1)
+    chunk_size = max(1, int(math.sqrt(2 ** 18 / per_pair))) if chunk_size is None else check_int("chunk_size", chunk_size, minimum=1)
     n1, n2 = len(x1), len(x2)
     S_out = x1.new_zeros(n1, n2)
     T_out = x1.new_zeros(n1, n2)
