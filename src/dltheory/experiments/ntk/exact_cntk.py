@@ -42,7 +42,13 @@ Negative control (tests/experiments/test_exact_cntk.py): ``parameterization="sta
 nn.Conv2d / nn.Linear layers, weights of scale 1/sqrt(fan-in) inside the parameters): the empirical kernel grows
 with the width (the readout's gradient sums C P features) and never approaches the exact CNTK: claim 1 fails.
 
-Checked on: see the end of this docstring.
+Checked on (2026-12-04): quick preset (depth 2, C = 4, 16, 64, 256, 3 nets per width, 10 kernel points, 200 train /
+300 test digits), seeds 0 and 400-419: every claim holds on every seed (20/20 in the sweep): error slope -0.76 to -0.27
+(median about -0.45; the bound -0.25 is approached on seeds 414 (-0.27), 409 and 416 (-0.30): three draws per width
+make the RMS error noisy), McNemar z 2.3 to 6.4 (seed 415 lowest), exact-CNTK accuracy 0.843 to 0.880 against the
+4-channel net's 0.70-0.78. Changed size (depth 3, 400 test digits), seeds 900-903: every claim holds on 4/4 (slopes
+-0.77 to -0.28, z 4.1 to 6.1). Negative control (standard parameterization, seed 1): slope > 0, claim 1 fails. Quick
+takes 6-8 s on the shared 2-core machine. The full preset: see the end of this docstring.
 """
 
 from __future__ import annotations
@@ -106,7 +112,7 @@ class ExactCNTK(Experiment):
     presets = {
         "tiny": {"num_train": 30, "num_test": 30, "kernel_points": 4, "depth": 1, "widths": [4, 16], "draws": 1},
         "quick": {},
-        "full": {"num_train": 1000, "num_test": 797, "kernel_points": 20, "depth": 3, "widths": [4, 16, 64, 256, 512], "draws": 5},
+        "full": {"num_train": 1000, "num_test": 797, "kernel_points": 20, "depth": 3, "widths": [4, 16, 64, 256], "draws": 5},
     }
 
     def run(self, config: Config, log: RunLog) -> None:
