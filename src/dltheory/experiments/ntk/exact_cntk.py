@@ -48,7 +48,9 @@ Checked on (2026-12-04): quick preset (depth 2, C = 4, 16, 64, 256, 3 nets per w
 make the RMS error noisy), McNemar z 2.3 to 6.4 (seed 415 lowest), exact-CNTK accuracy 0.843 to 0.880 against the
 4-channel net's 0.70-0.78. Changed size (depth 3, 400 test digits), seeds 900-903: every claim holds on 4/4 (slopes
 -0.77 to -0.28, z 4.1 to 6.1). Negative control (standard parameterization, seed 1): errors 1.2, 4.5, 20, 104, slope +1.07: claim 1 fails. Quick
-takes 6-8 s on the shared 2-core machine. The full preset: see the end of this docstring.
+takes 6-8 s on the shared 2-core machine. Full preset (depth 3, C = 4..256, 5 nets per width, 20 kernel points,
+1000 train / 797 test digits), seed 0: every claim holds, slope -0.68 (errors 2.13, 0.72, 0.23, 0.13), exact CNTK
+accuracy 0.974 against 0.901 (z = 7.0), 59 s. The MNIST option (``dataset="mnist"``, ``data_root``) was not run.
 """
 
 from __future__ import annotations
