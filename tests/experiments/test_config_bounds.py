@@ -50,6 +50,7 @@ BOUNDED = [
     "intro/residual-trainability",
     "generalization/random-labels",
     "generalization/spectral-margin-bounds",
+    "ntk/exact-cntk",
     "ntk/kernel-convergence",
     "ntk/linearized-dynamics",
     "ntk/noisy-labels",

@@ -30,6 +30,9 @@ Hongler, NeurIPS 2018) is :math:`\Theta(x, x') = J_\theta f(x)\,J_\theta f(x')^\
   and erf (Williams 1997) in closed form; any other activation by Gauss-Hermite quadrature
   (``quadrature`` nodes per dimension). ``parameterization="standard"`` gives the same NNGP and the standard
   parameterization's width-dependent NTK (Sohl-Dickstein et al. 2020; see :func:`fc_kernels`).
+- :func:`cnn_kernels`: the same two kernels for a CNN of q x q convolutions (the convolutional NTK, CNTK, of Arora,
+  Du, Hu, Li, Salakhutdinov, Wang, NeurIPS 2019): the recursion runs on pixel-pair covariances, patch-summed
+  over the filter window at every layer.
 - :class:`LinearizedModel`, :func:`mse_gd_trajectory`, :func:`kernel_regression`: the linearized network, its
   gradient-descent trajectory on the squared loss in closed form and its infinite-time limit (Lee, Xiao,
   Schoenholz, Bahri, Novak, Sohl-Dickstein, Pennington, NeurIPS 2019).
@@ -48,7 +51,7 @@ from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
 from dltheory.core.errors import check_choice, check_float, check_int
 
-__all__ = ["LinearizedModel", "empirical_ntk", "fc_kernels", "kernel_regression", "mse_gd_trajectory"]
+__all__ = ["LinearizedModel", "cnn_kernels", "empirical_ntk", "fc_kernels", "kernel_regression", "mse_gd_trajectory"]
 
 
 # --------------------------------------------------------------------------- empirical
@@ -375,6 +378,175 @@ def fc_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, activati
         if same:
             S12.diagonal().copy_(S11)
     return S12, T12
+
+
+def _expectations(activation: str | tuple[Callable, Callable], quadrature: int) -> Callable:
+    if isinstance(activation, str):
+        activation = check_choice("activation", activation, ("relu", "erf"))
+        return _relu_expect if activation == "relu" else _erf_expect
+    if isinstance(activation, tuple) and len(activation) == 2 and all(callable(a) for a in activation):
+        phi, dphi = activation
+
+        def expect(K11, K22, K12):
+            return _quad_expect(phi, dphi, K11, K22, K12, quadrature)
+        return expect
+    raise ValueError(f"`activation` must be 'relu', 'erf' or a pair (phi, dphi) of callables; got {activation!r}.")
+
+
+def _pad(M: Tensor, dims: Sequence[int], r: int, padding: str) -> Tensor:
+    """M padded by r on each side of the given image dims: zeros, or wrapped around (circular, any r)."""
+    for d in dims:
+        n = M.shape[d]
+        if padding == "circular":
+            M = M.index_select(d, torch.arange(-r, n + r, device=M.device) % n)
+        else:
+            shape = list(M.shape)
+            shape[d] = r
+            z = M.new_zeros(shape)
+            M = torch.cat([z, M, z], dim=d)
+    return M
+
+
+def _patch_sum(M: Tensor, q: int, padding: str) -> Tensor:
+    r"""The patch sum :math:`S(p, p') = \sum_{\delta} M(p + \delta, p' + \delta)` over the q x q offsets, for M (N, H, W)
+    (the diagonal p = p' only) or (N, H, W, H, W) (all pixel pairs)."""
+    r = q // 2
+    if r == 0:
+        return M.clone()
+    full = M.ndim == 5
+    H, W = M.shape[1], M.shape[2]
+    Mp = _pad(M, (1, 2, 3, 4) if full else (1, 2), r, padding)
+    S = torch.zeros_like(M)
+    for a in range(q):
+        for b in range(q):
+            if full:
+                S += Mp[:, a:a + H, b:b + W, a:a + H, b:b + W]
+            else:
+                S += Mp[:, a:a + H, b:b + W]
+    return S
+
+
+def cnn_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, kernel_size: int = 3, pooling: str = "flatten",
+                activation: str | tuple[Callable, Callable] = "relu", padding: str = "circular", sigma_w: float = math.sqrt(2.0),
+                sigma_b: float = 0.0, quadrature: int = 64, chunk_size: int | None = None) -> tuple[Tensor, Tensor]:
+    r"""Infinite-width (NNGP, NTK) kernels of a CNN: the convolutional NTK (CNTK) of Arora et al. 2019.
+
+    The network (:func:`dltheory.models.ntk.ntk_cnn`, NTK parameterization, every weight N(0, 1)): ``depth``
+    convolutions of size q x q (q = ``kernel_size``, odd; stride 1; ``padding`` ``"circular"`` or ``"zeros"``),
+
+    .. math:: z^{(h)}_c(p) = \frac{\sigma_w}{\sqrt{C_{h-1} q^2}}\sum_{c',\delta} W^{(h)}_{c c'\delta}\,a^{(h-1)}_{c'}(p+\delta) + \sigma_b b^{(h)}_c,
+       \quad a^{(0)} = x,\ a^{(h)} = \phi(z^{(h)}),
+
+    then ``pooling`` = ``"flatten"`` (readout :math:`\frac{\sigma_w}{\sqrt{C_L P}}\sum_{c,p} w_{cp} a^{(L)}_c(p) + \sigma_b b`) or
+    ``"gap"`` (readout of the pixel means :math:`\frac{\sigma_w}{\sqrt{C_L}}\sum_c w_c \frac1P\sum_p a^{(L)}_c(p) + \sigma_b b`),
+    P = H W pixels. As the channels :math:`C_1..C_L \to \infty` (Arora et al. 2019, Sec. 4 and App.; Novak et al. 2019),
+    with :math:`\mathcal P` the patch sum :math:`(\mathcal P M)(p, p') = \sum_\delta M(p+\delta, p'+\delta)` over the q x q offsets:
+
+    .. math:: \Sigma^{(1)} = \tfrac{\sigma_w^2}{C_0 q^2}\mathcal P\big[\textstyle\sum_c x_c(p)\,x'_c(p')\big] + \sigma_b^2,\quad \Theta^{(1)} = \Sigma^{(1)},
+
+              \Sigma^{(h)} = \tfrac{\sigma_w^2}{q^2}\mathcal P\,\mathbb E[\phi(u)\phi(v)] + \sigma_b^2,\quad
+              \Theta^{(h)} = \Sigma^{(h)} + \tfrac{\sigma_w^2}{q^2}\mathcal P\big[\Theta^{(h-1)}\,\mathbb E[\phi'(u)\phi'(v)]\big],
+
+    :math:`(u, v) \sim N(0, [[\Sigma^{(h-1)}(x, x)_{pp}, \Sigma^{(h-1)}(x, x')_{pp'}], [\cdot, \Sigma^{(h-1)}(x', x')_{p'p'}]])`; the output
+    kernels apply :math:`E = \mathbb E[\phi\phi]`, :math:`\dot E = \mathbb E[\phi'\phi']` once more at layer L and reduce over
+    pixels: flatten :math:`\Sigma = \sigma_w^2\,\mathrm{mean}_p E(p, p) + \sigma_b^2`, :math:`\Theta = \Sigma + \sigma_w^2\,
+    \mathrm{mean}_p(\Theta^{(L)}\dot E)(p, p)` (the paper's trace); gap: the same with the mean over all pairs (p, p').
+
+    Conventions against the paper: its :math:`c_\sigma = 2` for ReLU is :math:`\sigma_w^2` here (the default); its first
+    layer is unscaled and its readout carries :math:`c_\sigma / q^2` instead of :math:`\sigma_w^2 / P`, so for ReLU and
+    :math:`\sigma_b = 0` (both kernels positively homogeneous in the input covariance) these kernels are the paper's
+    times :math:`2 / (C_0 P)` (flatten) or :math:`2 / C_0` (gap): a constant, which kernel regression ignores. The
+    displacement p' - p is kept by the patch sum, so flatten only needs the P diagonal entries of each pair
+    (Novak et al. 2019); gap needs all P^2. A 1 x 1 image with circular padding gives :func:`fc_kernels` exactly.
+
+    Args:
+        x1, x2: images (n1, C, H, W), (n2, C, H, W) (x2 defaults to x1).
+        depth: convolution layers L >= 1.
+        kernel_size: q, odd.
+        pooling: ``"flatten"`` or ``"gap"``.
+        activation: ``"relu"``, ``"erf"`` or ``(phi, dphi)`` (Gauss-Hermite quadrature, ``quadrature`` nodes per dimension).
+        padding: ``"circular"`` or ``"zeros"``.
+        sigma_w, sigma_b: the weight and bias scales of every layer.
+        chunk_size: images per block on each side; a block holds chunk_size^2 P^2 (gap) or chunk_size^2 P (flatten) numbers per
+            tensor. Default: the largest with chunk_size^2 P^2 (or P) <= 2^18 (2 MB of float64 per tensor: larger blocks were no faster).
+
+    Returns:
+        (NNGP, NTK), two (n1, n2) float64 tensors on x1's device.
+
+    Cost: O(n1 n2 P^2 q^2 L) (gap) or O(n1 n2 P q^2 L) (flatten) operations, memory O(chunk_size^2 P^2) (gap).
+    """
+    depth = check_int("depth", depth, minimum=1)
+    kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"`kernel_size` must be an odd int >= 1; got {kernel_size}.")
+    pooling = check_choice("pooling", pooling, ("flatten", "gap"))
+    padding = check_choice("padding", padding, ("circular", "zeros"))
+    sigma_w = check_float("sigma_w", sigma_w, minimum=0.0)
+    sigma_b = check_float("sigma_b", sigma_b, minimum=0.0)
+    quadrature = check_int("quadrature", quadrature, minimum=2)
+    expect = _expectations(activation, quadrature)
+    same = x2 is None
+    x1 = torch.as_tensor(x1).to(torch.float64)
+    x2 = x1 if same else torch.as_tensor(x2).to(device=x1.device, dtype=torch.float64)
+    for name, x in (("x1", x1), ("x2", x2)):
+        if x.ndim != 4:
+            raise ValueError(f"`{name}` must be images (n, C, H, W); got shape {tuple(x.shape)}.")
+    if x1.shape[1:] != x2.shape[1:]:
+        raise ValueError(f"`x1` and `x2` must have the same (C, H, W); got {tuple(x1.shape[1:])} and {tuple(x2.shape[1:])}.")
+    C, q = x1.shape[1], kernel_size
+    w2, b2 = sigma_w ** 2, sigma_b ** 2
+
+    def variances(x: Tensor) -> list[Tensor]:
+        """Sigma^(h)(x, x)_{pp} for h = 1..L, each (n, H, W): the diagonal recursion on each image with itself."""
+        V = w2 / (C * q * q) * _patch_sum(torch.einsum("ncij,ncij->nij", x, x), q, padding) + b2
+        out = [V]
+        for _ in range(depth - 1):
+            e, _ = expect(V, V, V)
+            V = w2 / (q * q) * _patch_sum(e, q, padding) + b2
+            out.append(V)
+        return out
+
+    V1 = variances(x1)
+    V2 = V1 if same else variances(x2)
+    full = pooling == "gap"
+    per_pair = (x1.shape[2] * x1.shape[3]) ** (2 if full else 1)
+    chunk_size = max(1, int(math.sqrt(2 ** 18 / per_pair))) if chunk_size is None else check_int("chunk_size", chunk_size, minimum=1)
+    n1, n2 = len(x1), len(x2)
+    S_out = x1.new_zeros(n1, n2)
+    T_out = x1.new_zeros(n1, n2)
+    for i in range(0, n1, chunk_size):
+        for j in range(i if same else 0, n2, chunk_size):
+            a, b = x1[i:i + chunk_size], x2[j:j + chunk_size]
+            na, nb = len(a), len(b)
+            if full:
+                G = torch.einsum("acij,bckl->abijkl", a, b).reshape(na * nb, *a.shape[2:], *b.shape[2:])
+            else:
+                G = torch.einsum("acij,bcij->abij", a, b).reshape(na * nb, *a.shape[2:])
+
+            def sides(h: int, i=i, j=j, na=na, nb=nb) -> tuple[Tensor, Tensor]:
+                A, B = V1[h][i:i + na], V2[h][j:j + nb]
+                if full:  # (na nb, H, W, H, W): the variance of the first image at p, of the second at p'
+                    K11 = A[:, None, :, :, None, None].expand(na, nb, *A.shape[1:], *B.shape[1:])
+                    K22 = B[None, :, None, None, :, :].expand(na, nb, *A.shape[1:], *B.shape[1:])
+                else:
+                    K11 = A[:, None].expand(na, nb, *A.shape[1:])
+                    K22 = B[None, :].expand(na, nb, *B.shape[1:])
+                return K11.reshape(na * nb, *K11.shape[2:]), K22.reshape(na * nb, *K22.shape[2:])
+
+            S = w2 / (C * q * q) * _patch_sum(G, q, padding) + b2
+            T = S
+            for h in range(1, depth):
+                e, ed = expect(*sides(h - 1), S)
+                S = w2 / (q * q) * _patch_sum(e, q, padding) + b2
+                T = S + w2 / (q * q) * _patch_sum(T * ed, q, padding)
+            e, ed = expect(*sides(depth - 1), S)
+            dims = tuple(range(1, e.ndim))
+            s_blk = (w2 * e.mean(dims) + b2).reshape(na, nb)
+            t_blk = s_blk + w2 * (T * ed).mean(dims).reshape(na, nb)
+            S_out[i:i + na, j:j + nb], T_out[i:i + na, j:j + nb] = s_blk, t_blk
+            if same and j != i:
+                S_out[j:j + nb, i:i + na], T_out[j:j + nb, i:i + na] = s_blk.T, t_blk.T
+    return S_out, T_out
 
 
 # --------------------------------------------------------------------------- linearized dynamics
