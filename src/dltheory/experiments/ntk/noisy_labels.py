@@ -82,8 +82,9 @@ Changed size (300 training images, m = 512), seeds 900-903: 4/4 hold (plain 0.30
 Negative control (ridge_scale = 0), seed 1: claim 3 fails (RDI and AUX are plain training; see the test).
 The regularized nets remove about half (0.4-0.7) of the test error that the noise adds to plain training, not all of
 it: on 200 digits the ridge also blurs the clean signal (compare the KRR numbers above); "near clean" is therefore not
-claimed, only "significantly better than plain and below the noise rate". The full preset (500 images, m = 2048, 1500 steps) was
-not run for lack of time (estimated 4-6 minutes on one thread); whether plain training interpolates in 1500 steps there is untested.
+claimed, only "significantly better than plain and below the noise rate". Full preset (500 images, m = 2048, 1500 steps),
+seed 0, 153 s: every claim holds (flipped labels fitted 1.00; plain 17.7 and regularized 13.7 paired SEs apart; RDI/AUX
+test error 0.107 < 0.3; relative distance to kernel ridge regression 0.009 < 2048^(-1/2) = 0.022).
 Quick takes 4-7.5 s per run on the shared machine (a CI job was using the CPUs at the time).
 """
 
