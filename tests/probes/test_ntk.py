@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -187,3 +188,16 @@ def test_standard_parameterization_depth_zero_is_exact_and_errors_are_clear():
         fc_kernels(x, depth=1, widths=8)
     with pytest.raises(ValueError, match="parameterization"):
         fc_kernels(x, parameterization="mup")
+
+
+def test_kernel_distance_is_the_relative_frobenius_distance():
+    from dltheory.probes.ntk import kernel_distance
+
+    g = np.random.default_rng(0)
+    A, B = g.standard_normal((5, 5)), g.standard_normal((5, 5))
+    assert kernel_distance(torch.tensor(A), torch.tensor(B)) == pytest.approx(np.linalg.norm(A - B) / np.linalg.norm(B), rel=1e-12)
+    assert kernel_distance(torch.tensor(B), torch.tensor(B)) == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        kernel_distance(torch.zeros(2, 2), torch.ones(3, 3))
+    with pytest.raises(ValueError, match="nonzero"):
+        kernel_distance(torch.ones(2, 2), torch.zeros(2, 2))

@@ -36,6 +36,8 @@ Hongler, NeurIPS 2018) is :math:`\Theta(x, x') = J_\theta f(x)\,J_\theta f(x')^\
 - :class:`LinearizedModel`, :func:`mse_gd_trajectory`, :func:`kernel_regression`: the linearized network, its
   gradient-descent trajectory on the squared loss in closed form and its infinite-time limit (Lee, Xiao,
   Schoenholz, Bahri, Novak, Sohl-Dickstein, Pennington, NeurIPS 2019).
+- :func:`kernel_distance`: the relative Frobenius distance between kernels (finite vs infinite width, or after vs
+  before training).
 - :func:`dltheory.models.ntk.ntk_mlp` is the network those kernels describe.
 """
 
@@ -550,6 +552,23 @@ def cnn_kernels(x1: Tensor, x2: Tensor | None = None, *, depth: int = 1, kernel_
 
 
 # --------------------------------------------------------------------------- linearized dynamics
+
+
+def kernel_distance(K: Tensor, K_ref: Tensor) -> float:
+    r"""Relative Frobenius distance :math:`\|K - K_{ref}\|_F / \|K_{ref}\|_F` of two kernel (Gram) matrices.
+
+    The measure of the NTK literature for both questions it asks of a finite network: how far its kernel at
+    initialization is from the infinite-width one (``K_ref`` the analytic kernel; Jacot et al. 2018, Arora et
+    al. 2019) and how much it moves in training (``K`` after, ``K_ref`` at initialization; Lee et al. 2019,
+    Thm 2.1: :math:`O(m^{-1/2})`). Shapes must match; a zero reference is an error.
+    """
+    K, K_ref = torch.as_tensor(K), torch.as_tensor(K_ref)
+    if K.shape != K_ref.shape:
+        raise ValueError(f"`K` and `K_ref` must have the same shape; got {tuple(K.shape)} and {tuple(K_ref.shape)}.")
+    ref = float(torch.linalg.vector_norm(K_ref.double()))
+    if not ref > 0:
+        raise ValueError(f"`K_ref` must be nonzero (its Frobenius norm is {ref}).")
+    return float(torch.linalg.vector_norm(K.double() - K_ref.double())) / ref
 
 
 class LinearizedModel:

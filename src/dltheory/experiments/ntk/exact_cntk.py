@@ -69,7 +69,7 @@ from dltheory.data.images import classification_split
 from dltheory.experiments.base import Experiment, ImageClassificationConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.ntk import ntk_cnn
-from dltheory.probes.ntk import cnn_kernels, empirical_ntk, kernel_regression
+from dltheory.probes.ntk import cnn_kernels, empirical_ntk, kernel_distance, kernel_regression
 
 SOURCE = "Arora, Du, Hu, Li, Salakhutdinov, Wang 2019 (NeurIPS), Sec. 4 (CNTK) and Sec. 6"
 SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
@@ -149,7 +149,7 @@ class ExactCNTK(Experiment):
             e_m = []
             for d in range(config.draws):
                 K = empirical_ntk(net(m, d), Xtr[:k])
-                e_m.append(float((K - T_sub).norm() / T_sub.norm()))
+                e_m.append(kernel_distance(K, T_sub))
                 if d == 0:
                     samples[m] = K.cpu().numpy()
             err[m] = float(np.sqrt(np.mean(np.square(e_m))))

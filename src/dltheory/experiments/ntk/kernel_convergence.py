@@ -59,7 +59,7 @@ from dltheory.experiments.base import Experiment, ExperimentConfig, RunLog
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
 from dltheory.models.ntk import ntk_mlp
-from dltheory.probes.ntk import empirical_ntk, fc_kernels
+from dltheory.probes.ntk import empirical_ntk, fc_kernels, kernel_distance
 from dltheory.train.loop import train
 from dltheory.train.optimizers import gd
 
@@ -114,7 +114,7 @@ class KernelConvergence(Experiment):
                     net = mlp(sizes, activation="relu", generator=g, dtype=dtype)
                 net = net.to(log.device)
                 T0 = empirical_ntk(net, X)
-                e_m.append(float((T0 - T_inf).norm() / T_inf.norm()))
+                e_m.append(kernel_distance(T0, T_inf))
                 fm = functionalize(net)
 
                 def loss_fn(params, batch, fm=fm):
@@ -123,7 +123,7 @@ class KernelConvergence(Experiment):
                 res = train(loss_fn, fm.params, steps=config.steps, optimizer=gd(lr), data=(X, Y), description=f"m = {m}, draw {d + 1}",
                             progress=log.progress, record_every=max(1, config.steps // 20))
                 T1 = empirical_ntk(net, X, params=res.params)
-                c_m.append(float((T1 - T0).norm() / T0.norm()))
+                c_m.append(kernel_distance(T1, T0))
                 with torch.no_grad():
                     l0, l1 = float(loss_fn(fm.params, (X, Y))), float(loss_fn(res.params, (X, Y)))
                 d_m.append(l1 / l0)
