@@ -52,6 +52,7 @@ BOUNDED = [
     "generalization/spectral-margin-bounds",
     "ntk/kernel-convergence",
     "ntk/linearized-dynamics",
+    "ntk/fine-grained",
     "sparse-coding/natural-image-dictionary",
     "sparse-coding/deconvolutional-network",
     "sparse-coding/mixed-scale-dense",
