@@ -54,7 +54,6 @@ def test_negative_control_random_labels_are_not_in_the_top_eigenspace(runs_dir):
     c = {c["id"]: c for c in r.result["claims"]}
     for key in ("true_label_top_fraction", "top_fraction_ratio", "training_speed"):
         assert not c[key]["holds"], (key, c[key]["measured"])
-    assert c["true_label_top_fraction"]["measured"] < 0.3
 
 
 def test_config_rejects_bad_values():

@@ -116,13 +116,13 @@ class FineGrained(Experiment):
     papers = ("arora2019fine",)
 
     class Config(ImageClassificationConfig):
-        num_train: int = Field(500, ge=10, le=60000, description="the first images of the dataset; the training set is those of the two classes among them")
+        num_train: int = Field(250, ge=10, le=60000, description="the first images of the dataset; the training set is those of the two classes among them")
         classes: tuple[Annotated[int, Field(ge=0, le=9)], Annotated[int, Field(ge=0, le=9)]] = Field((0, 1), description="the two classes (label +1, -1)")
-        width: int = Field(4096, ge=2, le=65536, description="hidden width m (even for init='symmetric')")
+        width: int = Field(16384, ge=2, le=65536, description="hidden width m (even for init='symmetric')")
         kappa: float = Field(1.0, gt=0, le=10, description="standard deviation kappa of the first-layer weights at initialization")
         init: Literal["symmetric", "independent"] = Field("symmetric", description="symmetric: m/2 pairs (w, a), (w, -a), so u(0) = 0; independent: i.i.d. (w_r, a_r) as in the paper")
         lr_scale: float = Field(0.5, gt=0, lt=1, description="step eta as a fraction of 2 / lambda_max(H^inf)")
-        steps: int = Field(100, ge=1, le=100_000, description="gradient-descent steps (for the true and for the random labels)")
+        steps: int = Field(60, ge=1, le=100_000, description="gradient-descent steps (for the true and for the random labels)")
         label_corruption: float = Field(0.0, ge=0, le=1, description="fraction of the 'true' labels of the main run replaced by random signs (1: the negative control)")
         corruptions: list[Annotated[float, Field(ge=0, le=1)]] = Field([0.0, 0.25, 0.5, 0.75, 1.0], min_length=2, max_length=21,
                                                                       description="corrupted fractions p at which the complexity and the kernel test error are computed (increasing)")
