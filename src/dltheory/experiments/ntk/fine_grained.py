@@ -98,6 +98,10 @@ Negative control (``label_corruption=1``, seed 1): top fraction 0.086, ratio 0.5
 (claim 1 too, 0.126: the random-label curve). The paper's literal initialization (``init="independent"``,
 ``kappa=0.01``), seed 1: claim 1 fails (1.17): with :math:`\|w_r\| \sim \kappa` the patterns flip as the
 weights move. Quick takes ~5 s (4.7-8.9 s while other jobs shared the two cores).
+The full preset (the first 1500 images: n = 302, m = 16384, 500 steps), seed 0, 238 s on one thread: every claim
+and check holds (loss-curve error 0.0075 over 268 steps, top-31 fraction 0.989 vs 0.106, loss ratio 0.0017,
+complexity increase >= 0.034, check (b) 4.3 standard errors over 46,000 entries); the random labels' curve misses
+its prediction by 0.53 there.
 """
 
 from __future__ import annotations
