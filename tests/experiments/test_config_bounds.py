@@ -54,6 +54,7 @@ BOUNDED = [
     "ntk/kernel-convergence",
     "ntk/linearized-dynamics",
     "ntk/noisy-labels",
+    "ntk/fine-grained",
     "sparse-coding/natural-image-dictionary",
     "sparse-coding/deconvolutional-network",
     "sparse-coding/mixed-scale-dense",

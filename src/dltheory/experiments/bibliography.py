@@ -105,6 +105,7 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     _P("li2022", "Mingyang Li, Pengyuan Zhai, Shengbang Tong, Xingjian Gao, Shao-Lun Huang, Zhihui Zhu, Chong You, Yi Ma", 2022, "Revisiting sparse convolutional model for visual recognition", "NeurIPS 2022", 5, "sparse-coding/sparse-dictionary-network"),
     # Lecture 8: neural tangent kernel
     _P("jacot2018", "Arthur Jacot, Franck Gabriel, Clement Hongler", 2018, "Neural tangent kernel: convergence and generalization in neural networks", "NeurIPS 2018", 8, "ntk/kernel-convergence"),
+    _P("arora2019fine", "Sanjeev Arora, Simon S. Du, Wei Hu, Zhiyuan Li, Ruosong Wang", 2019, "Fine-grained analysis of optimization and generalization for overparameterized two-layer neural networks", "ICML 2019", 8, "ntk/fine-grained"),
     _P("lee2019", "Jaehoon Lee, Lechao Xiao, Samuel S. Schoenholz, Yasaman Bahri, Roman Novak, Jascha Sohl-Dickstein, Jeffrey Pennington", 2019, "Wide neural networks of any depth evolve as linear models under gradient descent", "NeurIPS 2019", 8, "ntk/linearized-dynamics"),
     _P("arora2019fine", "Sanjeev Arora, Simon S. Du, Wei Hu, Zhiyuan Li, Ruosong Wang", 2019, "Fine-grained analysis of optimization and generalization for overparameterized two-layer neural networks", "ICML 2019", 8, "ntk/fine-grained"),
     _P("arora2019exact", "Sanjeev Arora, Simon S. Du, Wei Hu, Zhiyuan Li, Ruslan Salakhutdinov, Ruosong Wang", 2019, "On exact computation with an infinitely wide neural net", "NeurIPS 2019", 8, "ntk/exact-cntk"),
