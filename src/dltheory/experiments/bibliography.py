@@ -39,7 +39,7 @@ class Paper:
 
 
 _P = Paper
-PAPERS: dict[str, Paper] = {p.key: p for p in [
+_ENTRIES: list[Paper] = [
     # Lecture 1: introduction
     _P("hornik1989", "Kurt Hornik, Maxwell Stinchcombe, Halbert White", 1989, "Multilayer feedforward networks are universal approximators", "Neural Networks 2(5):359-366", 1, "intro/universal-approximation"),
     _P("telgarsky2016", "Matus Telgarsky", 2016, "Benefits of depth in neural networks", "COLT 2016", 1, "intro/depth-separation"),
@@ -107,10 +107,13 @@ PAPERS: dict[str, Paper] = {p.key: p for p in [
     _P("jacot2018", "Arthur Jacot, Franck Gabriel, Clement Hongler", 2018, "Neural tangent kernel: convergence and generalization in neural networks", "NeurIPS 2018", 8, "ntk/kernel-convergence"),
     _P("arora2019fine", "Sanjeev Arora, Simon S. Du, Wei Hu, Zhiyuan Li, Ruosong Wang", 2019, "Fine-grained analysis of optimization and generalization for overparameterized two-layer neural networks", "ICML 2019", 8, "ntk/fine-grained"),
     _P("lee2019", "Jaehoon Lee, Lechao Xiao, Samuel S. Schoenholz, Yasaman Bahri, Roman Novak, Jascha Sohl-Dickstein, Jeffrey Pennington", 2019, "Wide neural networks of any depth evolve as linear models under gradient descent", "NeurIPS 2019", 8, "ntk/linearized-dynamics"),
-    _P("arora2019fine", "Sanjeev Arora, Simon S. Du, Wei Hu, Zhiyuan Li, Ruosong Wang", 2019, "Fine-grained analysis of optimization and generalization for overparameterized two-layer neural networks", "ICML 2019", 8, "ntk/fine-grained"),
     _P("arora2019exact", "Sanjeev Arora, Simon S. Du, Wei Hu, Zhiyuan Li, Ruslan Salakhutdinov, Ruosong Wang", 2019, "On exact computation with an infinitely wide neural net", "NeurIPS 2019", 8, "ntk/exact-cntk"),
     _P("hu2020", "Wei Hu, Zhiyuan Li, Dingli Yu", 2020, "Simple and effective regularization methods for training on noisily labeled data with generalization guarantee", "ICLR 2020", 8, "ntk/noisy-labels"),
-]}
+]
+_dup = sorted({p.key for p in _ENTRIES if sum(q.key == p.key for q in _ENTRIES) > 1})
+if _dup:  # a repeated key would silently replace an entry
+    raise RuntimeError(f"bibliography: duplicate paper keys {_dup}")
+PAPERS: dict[str, Paper] = {p.key: p for p in _ENTRIES}
 
 
 def get(key: str) -> Paper:
