@@ -201,3 +201,24 @@ def test_kernel_distance_is_the_relative_frobenius_distance():
         kernel_distance(torch.zeros(2, 2), torch.ones(3, 3))
     with pytest.raises(ValueError, match="nonzero"):
         kernel_distance(torch.ones(2, 2), torch.zeros(2, 2))
+
+
+def test_flow_trajectory_equals_the_matrix_exponential_and_is_the_small_step_limit_of_gd():
+    from scipy.linalg import expm
+
+    from dltheory.probes.ntk import mse_flow_trajectory, mse_gd_trajectory
+
+    g = np.random.default_rng(0)
+    A = g.standard_normal((6, 6))
+    K, Ks = A @ A.T + 0.1 * np.eye(6), g.standard_normal((3, 6))
+    y, f0, f0s = g.standard_normal((6, 1)), g.standard_normal((6, 1)), g.standard_normal((3, 1))
+    t, n = 2.5, 6
+    ref = y + expm(-t * K / n) @ (f0 - y)
+    ref_s = f0s + Ks @ np.linalg.solve(K, (np.eye(n) - expm(-t * K / n)) @ (y - f0))
+    T = [torch.tensor(v) for v in (K, y, f0)]
+    torch.testing.assert_close(mse_flow_trajectory(*T, t)[0], torch.tensor(ref), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(mse_flow_trajectory(*T, [t], K_test=torch.tensor(Ks), f0_test=torch.tensor(f0s))[0], torch.tensor(ref_s), rtol=1e-9, atol=1e-11)
+    errs = [float((mse_gd_trajectory(*T, t / s, s)[0] - torch.tensor(ref)).abs().max()) for s in (100, 1000)]
+    assert errs[1] < errs[0] / 5  # gradient descent at step eta -> the flow, error O(eta)
+    with pytest.raises(ValueError, match="f0_test"):
+        mse_flow_trajectory(*T, t, K_test=torch.tensor(Ks))

@@ -33,8 +33,8 @@ Hongler, NeurIPS 2018) is :math:`\Theta(x, x') = J_\theta f(x)\,J_\theta f(x')^\
 - :func:`cnn_kernels`: the same two kernels for a CNN of q x q convolutions (the convolutional NTK, CNTK, of Arora,
   Du, Hu, Li, Salakhutdinov, Wang, NeurIPS 2019): the recursion runs on pixel-pair covariances, patch-summed
   over the filter window at every layer.
-- :class:`LinearizedModel`, :func:`mse_gd_trajectory`, :func:`kernel_regression`: the linearized network, its
-  gradient-descent trajectory on the squared loss in closed form and its infinite-time limit (Lee, Xiao,
+- :class:`LinearizedModel`, :func:`mse_gd_trajectory` (:func:`mse_flow_trajectory`), :func:`kernel_regression`: the linearized network, its
+  gradient-descent (gradient-flow) trajectory on the squared loss in closed form and its infinite-time limit (Lee, Xiao,
   Schoenholz, Bahri, Novak, Sohl-Dickstein, Pennington, NeurIPS 2019).
 - :func:`kernel_distance`: the relative Frobenius distance between kernels (finite vs infinite width, or after vs
   before training).
@@ -642,28 +642,57 @@ def mse_gd_trajectory(K_train: Tensor, y: Tensor, f0_train: Tensor, lr: float, s
     (Lee et al. 2019, eqs. 8-9, in discrete time). Returns (len(steps), n, k) on the training inputs, or on
     ``K_test``'s rows (n_*, n) with ``f0_test``. Exact for one output (k = 1) with the empirical NTK of
     :class:`LinearizedModel`'s expansion point; for k > 1 it assumes the output kernel :math:`K\otimes I_k` (the
-    infinite-width limit). Cost: one symmetric eigendecomposition of K.
+    infinite-width limit). Cost: one symmetric eigendecomposition of K. Gradient flow: :func:`mse_flow_trajectory`.
     """
     lr = check_float("lr", lr, minimum=0.0, strict_min=True)
     ts = [steps] if isinstance(steps, int) else list(steps)
     for t in ts:
         check_int("steps", t, minimum=0)
+    n = K_train.shape[0]
+
+    def decay(lam: Tensor, t: int) -> tuple[Tensor, float]:
+        return (1 - lr * lam / n) ** t, lr * t / n
+
+    return _mse_trajectory(K_train, y, f0_train, ts, decay, K_test, f0_test)
+
+
+def mse_flow_trajectory(K_train: Tensor, y: Tensor, f0_train: Tensor, times: Sequence[float] | float, *, K_test: Tensor | None = None,
+                        f0_test: Tensor | None = None) -> Tensor:
+    r"""The same under gradient flow :math:`\dot\theta = -\nabla_\theta \tfrac{1}{2n}\sum_i\|f(x_i) - y_i\|^2` at times t (step size x steps):
+
+    .. math:: f_t(X) = y + e^{-tK/n}(f_0(X) - y),\qquad f_t(X_*) = f_0(X_*) + K_{*X}K^{-1}(I - e^{-tK/n})(y - f_0(X))
+
+    (Lee et al. 2019, eqs. 8-9; Jacot et al. 2018). Gradient descent with step :math:`\eta` approaches it at
+    :math:`t = \eta\cdot\text{steps}` as :math:`\eta \to 0`.
+    """
+    ts = [times] if isinstance(times, int | float) else list(times)
+    for t in ts:
+        check_float("times", t, minimum=0.0)
+    n = K_train.shape[0]
+
+    def decay(lam: Tensor, t: float) -> tuple[Tensor, float]:
+        return torch.exp(-t * lam / n), t / n
+
+    return _mse_trajectory(K_train, y, f0_train, ts, decay, K_test, f0_test)
+
+
+def _mse_trajectory(K_train: Tensor, y: Tensor, f0_train: Tensor, ts: list, decay: Callable, K_test: Tensor | None, f0_test: Tensor | None) -> Tensor:
+    """Shared eigenbasis evaluation: ``decay(lam, t)`` gives the residual factor d per eigenvalue and the limit of (1 - d) / lam at lam = 0."""
+    if K_test is not None and f0_test is None:
+        raise ValueError("`f0_test` must be given with `K_test`.")
     K = K_train.to(torch.float64)
     n = K.shape[0]
     Y = y.to(torch.float64).reshape(n, -1)
     R0 = f0_train.to(torch.float64).reshape(n, -1) - Y
     lam, V = torch.linalg.eigh(K)
-    a = 1 - lr * lam / n
     c = V.T @ R0  # residual in the eigenbasis
     out = []
     for t in ts:
-        decay = a ** t
+        d, at_zero = decay(lam, t)
         if K_test is None:
-            out.append(Y + V @ (decay[:, None] * c))
+            out.append(Y + V @ (d[:, None] * c))
         else:
-            if f0_test is None:
-                raise ValueError("`f0_test` must be given with `K_test`.")
             with torch.no_grad():
-                gain = torch.where(lam.abs() > 1e-12 * lam.abs().max(), (1 - decay) / lam, lr * t / n * torch.ones_like(lam))
+                gain = torch.where(lam.abs() > 1e-12 * lam.abs().max(), (1 - d) / lam, at_zero * torch.ones_like(lam))
             out.append(f0_test.to(torch.float64).reshape(len(K_test), -1) - K_test.to(torch.float64) @ (V @ (gain[:, None] * c)))
     return torch.stack(out)
