@@ -149,6 +149,30 @@ def relu_diagonal_exact(stax) -> tuple[float, float]:
     return abs(ours - float(ref)) / float(ref), abs(theirs - float(ref)) / float(ref)
 
 
+def _median_time(fn, repeats: int = 3) -> float:
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def _nt_rows(jax, nt, apply_fn, params, j1, j2, ours: torch.Tensor) -> list[tuple]:
+    """neural-tangents' three empirical-NTK implementations, jit-compiled, timed after a warm-up call (or the error that stops one)."""
+    rows = []
+    for impl in (1, 2, 3):
+        fn = jax.jit(nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0, implementation=impl))
+        try:
+            k = fn(j1, j2, params).block_until_ready()
+        except Exception as e:  # noqa: BLE001  (report what breaks in the baseline)
+            rows.append((f"neural-tangents implementation {impl}: fails ({type(e).__name__}: {str(e).splitlines()[0][:90]})", float("nan"), float("nan")))
+            continue
+        diff = float(np.abs(np.asarray(k) - ours.numpy()).max() / np.abs(ours.numpy()).max())  # trace_axes averages, as ours
+        rows.append((f"neural-tangents implementation {impl}", _median_time(lambda fn=fn: fn(j1, j2, params).block_until_ready()), diff))
+    return rows
+
+
 def empirical_times(jax, nt, stax) -> tuple[list[tuple], float]:
     import jax.numpy as jnp
 
@@ -171,28 +195,9 @@ def empirical_times(jax, nt, stax) -> tuple[list[tuple], float]:
         assert np.abs(np.asarray(apply_fn(params, jnp.asarray(x1.numpy()))) - net(x1).numpy()).max() < 1e-4, "the two networks differ"
     j1, j2 = jnp.asarray(x1.numpy()), jnp.asarray(x2.numpy())
     ours = empirical_ntk(net, x1, x2, method="jacobian")
-    rows = []
-    for impl in (1, 2, 3):
-        fn = jax.jit(nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0, implementation=impl))
-        try:
-            k = fn(j1, j2, params).block_until_ready()
-        except Exception as e:  # noqa: BLE001  (report what breaks in the baseline)
-            rows.append((f"neural-tangents implementation {impl}: fails ({type(e).__name__}: {str(e).splitlines()[0][:90]})", float("nan"), float("nan")))
-            continue
-        diff = float(np.abs(np.asarray(k) - ours.numpy()).max() / np.abs(ours.numpy()).max())  # trace_axes averages, as ours
-        ts = []
-        for _ in range(3):
-            t = time.perf_counter()
-            fn(j1, j2, params).block_until_ready()
-            ts.append(time.perf_counter() - t)
-        rows.append((f"neural-tangents implementation {impl}", statistics.median(ts), diff))
+    rows = _nt_rows(jax, nt, apply_fn, params, j1, j2, ours)
     for method in ("jacobian", "ntvp", "structured"):
-        ts = []
-        for _ in range(3):
-            t = time.perf_counter()
-            empirical_ntk(net, x1, x2, method=method)
-            ts.append(time.perf_counter() - t)
-        rows.append((f"dltheory {method}", statistics.median(ts), 0.0 if method == "jacobian" else float((empirical_ntk(net, x1, x2, method=method) - ours).abs().max() / ours.abs().max())))
+        rows.append((f"dltheory {method}", _median_time(lambda method=method: empirical_ntk(net, x1, x2, method=method)), 0.0 if method == "jacobian" else float((empirical_ntk(net, x1, x2, method=method) - ours).abs().max() / ours.abs().max())))
     for r in rows:
         print(r, flush=True)
     return rows, 0.0
@@ -218,28 +223,10 @@ def empirical_cnn_times(jax, nt, stax) -> list[tuple]:
     with torch.no_grad():
         assert np.abs(np.asarray(apply_fn(params, j1)) - net(x1).numpy()).max() < 1e-4, "the two networks differ"
     ours = empirical_ntk(net, x1, x2, method="jacobian")
-    rows = []
-    for impl in (1, 2, 3):
-        fn = jax.jit(nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0, implementation=impl))
-        try:
-            k = fn(j1, j2, params).block_until_ready()
-        except Exception as e:  # noqa: BLE001  (report what breaks in the baseline)
-            rows.append((f"neural-tangents implementation {impl}: fails ({type(e).__name__}: {str(e).splitlines()[0][:90]})", float("nan"), float("nan")))
-            continue
-        diff = float(np.abs(np.asarray(k) - ours.numpy()).max() / np.abs(ours.numpy()).max())
-        ts = []
-        for _ in range(3):
-            t = time.perf_counter()
-            fn(j1, j2, params).block_until_ready()
-            ts.append(time.perf_counter() - t)
-        rows.append((f"neural-tangents implementation {impl}", statistics.median(ts), diff))
+    rows = _nt_rows(jax, nt, apply_fn, params, j1, j2, ours)
     for method in ("jacobian", "ntvp"):
-        ts = []
-        for _ in range(3):
-            t = time.perf_counter()
-            K = empirical_ntk(net, x1, x2, method=method)
-            ts.append(time.perf_counter() - t)
-        rows.append((f"dltheory {method}", statistics.median(ts), float((K - ours).abs().max() / ours.abs().max())))
+        K = empirical_ntk(net, x1, x2, method=method)
+        rows.append((f"dltheory {method}", _median_time(lambda method=method: empirical_ntk(net, x1, x2, method=method)), float((K - ours).abs().max() / ours.abs().max())))
     for r in rows:
         print(r, flush=True)
     return rows
