@@ -7,6 +7,8 @@ EXTRAS ?= dev
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PRESET ?= quick
+# course runs at a time (one worker process each, sharing the CPUs' threads): the CPUs here, at most 8
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 8 ] && n=8; echo $$n)
 
 .PHONY: setup demo test bench lint clean
 
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/dltheory course --preset $(PRESET)
+	$(BIN)/dltheory course --preset $(PRESET) --jobs $(JOBS)
 
 test: setup
 	$(BIN)/python -m pytest

@@ -174,6 +174,7 @@ def _run_ok(runs_dir, *extra, seed=3):
         (["sweep", "testing/quadratic", "--seeds", f"0-{2**62}"], "at most 100000 seeds"),
         (["verify", "testing/quadratic", "--seeds", str(2**64)], "`--seeds` must look like"),
         (["course", "--seed", "-1"], "`--seed` must be an int in 0..2**63-1"),  # 7
+        (["course", "--jobs", "0"], "`--jobs` must be an int in 1..1024"),
         (["runs", "--limit", str(2**70)], "`--limit` must be an int in 1..1000000"),  # 7
         (["runs", "--limit", "0"], "`--limit` must be an int in 1..1000000"),
         (["list", "--lecture", "9"], "`--lecture` must be a lecture with implemented experiments"),  # 10

@@ -154,6 +154,39 @@ if __name__ == "__main__":
 """
 
 
+_COURSE = """
+import sys
+sys.path.insert(0, {tests!r})
+import dummy_experiments  # spawned workers import this main module too: they know the testing/* experiments
+from dltheory.experiments import registry
+registry.all_experiments = lambda: [registry.get("testing/quadratic"), registry.get("testing/seed-dependent")]
+if __name__ == "__main__":
+    from dltheory.cli import main
+    sys.argv = ["dltheory", "course", "--jobs", "2", "--seed", {seed!r}, "--runs-dir", {runs!r}]
+    main()
+"""
+
+
+@pytest.mark.parametrize("seed, code", [(1, 0), (3, 1)])
+def test_course_in_parallel_workers_records_every_run_and_its_thread_count(seed, code, runs_dir, tmp_path):
+    from dltheory.sweep import worker_threads
+
+    script = tmp_path / "course_main.py"
+    script.write_text(_COURSE.format(tests=str(HERE), runs=str(runs_dir), seed=str(seed)))
+    env = {**os.environ, "DLTHEORY_PROGRESS": "0"}
+    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == code, r.stderr[-2000:]
+    rows = [line for line in r.stdout.splitlines() if "testing/" in line]
+    assert [row.split()[1] for row in rows] == ["testing/quadratic", "testing/seed-dependent"]  # the course's order
+    assert ("failed" in rows[1]) == (code == 1) and "ok" in rows[0]
+    recs = Store(runs_dir).recent()
+    assert sorted(x.experiment for x in recs) == ["testing/quadratic", "testing/seed-dependent"]
+    for x in recs:
+        res = json.loads((runs_dir / x.run_id / "result.json").read_text())
+        assert res["versions"]["torch_threads"] == worker_threads(2)
+    assert (runs_dir / "report.html").exists()
+
+
 def test_sigterm_stops_a_parallel_sweep_and_its_workers(runs_dir, tmp_path):  # 5
     script = tmp_path / "sweep_main.py"
     script.write_text(_SWEEP.format(tests=str(HERE), runs=str(runs_dir)))

@@ -30,6 +30,7 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 RunsDir = Annotated[Optional[str], typer.Option("--runs-dir", help="Run store directory (default: $DLTHEORY_RUNS_DIR or ./runs).")]  # noqa: UP045
 MAX_LIMIT = 1_000_000
+MAX_JOBS = 1024  # worker processes of one course
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -207,11 +208,15 @@ def course(
     preset: Annotated[str, typer.Option("--preset", help="quick or full.")] = "quick",
     lecture: Annotated[Optional[int], typer.Option("--lecture", help="Only this lecture.")] = None,  # noqa: UP045
     seed: Annotated[int, typer.Option("--seed", help="Seed of every run (0..2**63-1).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", help="Runs at a time, in local worker processes that share the CPUs' threads "
+                                      "(1: one after another in this process, with every thread).")] = 1,
     device: Annotated[str, typer.Option("--device")] = "cpu",
     runs_dir: RunsDir = None,
 ) -> None:
     """Run every experiment of the course (or of one lecture), then write the HTML report."""
     _check_seed(seed)
+    if not 1 <= jobs <= MAX_JOBS:
+        _fail(f"`--jobs` must be an int in 1..{MAX_JOBS}; got {jobs}.")
     from dltheory.core.progress import task
     from dltheory.experiments import registry
     from dltheory.report import write_report
@@ -224,22 +229,38 @@ def course(
         registry.build_config(x, preset)
     store = _store(runs_dir)
     store.require_writable()
+    results: dict[str, dict] = {}  # experiment id -> result.json
+    statuses: dict[str, str] = {}
+    with task("course", total=len(exps)) as advance:
+        if jobs == 1:
+            for x in exps:
+                err.print(f"[bold]running[/] {x.id} ...", highlight=False)
+                r = run_experiment(x.id, preset=preset, seed=seed, device=device, store=store)
+                results[x.id], statuses[x.id] = r.result, r.status
+                advance(1)
+        else:
+            from dltheory.sweep import SweepPoint, Task, run_tasks, worker_threads
+
+            def finished(t: Task, run_id: str, status: str) -> None:
+                results[t.experiment], statuses[t.experiment] = store.result(run_id) or {}, status
+                err.print(f"[bold]done[/] {t.experiment}: {status}", highlight=False)
+                advance(1)
+
+            err.print(f"running {len(exps)} experiments, {jobs} at a time ({worker_threads(jobs)} torch thread(s) each) ...", highlight=False)
+            run_tasks([Task(x.id, preset, SweepPoint({}, seed)) for x in exps], device=device, runs_dir=store.runs_dir, jobs=jobs,
+                      on_done=finished, label="course")
     summary = Table(title=f"The course at preset {preset}")
     for col in ("experiment", "status", "claims and checks holding", "time (s)"):
         summary.add_column(col)
     worst = 0
-    with task("course", total=len(exps)) as advance:
-        for x in exps:
-            err.print(f"[bold]running[/] {x.id} ...", highlight=False)
-            r = run_experiment(x.id, preset=preset, seed=seed, device=device, store=store)
-            res = r.result
-            color = "green" if r.status == "ok" else "red"
-            summary.add_row(x.id, f"[{color}]{r.status}[/]", _count(res["claims"]), f"{res['wall_time_s']:.1f}")
-            if r.status != "ok":
-                worst = 1
-                if r.status == "error":
-                    err.print(f"[red]  {x.id} raised {escape(str(res.get('error')))}[/]", highlight=False)
-            advance(1)
+    for x in exps:  # in the course's order, whatever order they finished in
+        res, status = results[x.id], statuses[x.id]
+        color = "green" if status == "ok" else "red"
+        summary.add_row(x.id, f"[{color}]{status}[/]", _count(res.get("claims", [])), f"{res.get('wall_time_s', float('nan')):.1f}")
+        if status != "ok":
+            worst = 1
+            if status == "error":
+                err.print(f"[red]  {x.id} raised {escape(str(res.get('error')))}[/]", highlight=False)
     out.print(summary)
     path = write_report(store, preset=preset, warn=_warn)
     out.print(f"report: [bold]{path.resolve()}[/]")

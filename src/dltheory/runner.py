@@ -57,8 +57,12 @@ def new_run_id(experiment: str, seed: int) -> str:
     return f"{stamp}-{slug}-s{seed}-{uuid.uuid4().hex[:6]}"
 
 
-def versions() -> dict[str, str]:
-    return {"dltheory": dltheory.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
+def versions() -> dict[str, Any]:
+    """What a run's numbers depend on besides its config and seed: the package versions and torch's CPU
+    thread count (reductions split over threads round differently, so the same seed reproduces its numbers
+    on the same machine at the same thread count)."""
+    return {"dltheory": dltheory.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+            "torch_threads": torch.get_num_threads()}
 
 
 @contextlib.contextmanager

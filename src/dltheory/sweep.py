@@ -101,9 +101,22 @@ def _run_point(experiment: str, preset: str, point: SweepPoint, device: str, run
 _IN_WORKER = False
 
 
-def _worker_init() -> None:
+def worker_threads(jobs: int) -> int:
+    """Torch threads of each of ``jobs`` local worker processes: the CPUs this process may use, shared out
+    (at least 1), so that parallel runs do not oversubscribe the cores."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // jobs)
+
+
+def _worker_init(threads: int) -> None:
     global _IN_WORKER
     _IN_WORKER = True
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _stop_pool(pool: ProcessPoolExecutor, grace_s: float = 30.0) -> None:
@@ -134,6 +147,89 @@ def _sigterm_raises() -> object:
         return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread
         return None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of a batch: an experiment at a preset, a sweep point (overrides and seed), the sweep it belongs to."""
+
+    experiment: str
+    preset: str
+    point: SweepPoint
+    sweep_id: str | None = None
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    *,
+    device: str = "cpu",
+    runs_dir: str | Path | None = None,
+    backend: str = "local",
+    jobs: int = 1,
+    on_done: Callable[[Task, str, str], None] | None = None,
+    label: str = "batch of runs",
+) -> list[tuple[Task, str, str]]:
+    """Run every task and record it in the store; returns ``(task, run_id, status)`` in the order they finish.
+
+    ``jobs`` > 1 runs them in that many local worker processes, each with :func:`worker_threads` torch
+    threads (so a run's numbers are those of a single run with that many threads; the count is
+    recorded in its result's ``versions``), or on Ray. Ctrl-C or SIGTERM stops the workers, each
+    recording its run as interrupted, and raises :class:`RunInterrupted`.
+    """
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"`backend` must be one of 'local', 'ray'; got {backend!r}.")
+    if jobs < 1:
+        raise ConfigError(f"`jobs` must be an int >= 1; got {jobs}.")
+    rd = str(Store(runs_dir).runs_dir)
+    results: list[tuple[Task, str, str]] = []
+
+    def done(t: Task, run_id: str, status: str) -> None:
+        results.append((t, run_id, status))
+        if on_done:
+            on_done(t, run_id, status)
+
+    if backend == "ray":
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("`backend` 'ray' needs the ray extra: pip install 'dltheory[ray]'.") from None
+        started_here = not ray.is_initialized()
+        if started_here:
+            if os.environ.get("RAY_ADDRESS"):  # join a running cluster; it has its own CPUs
+                ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+            else:
+                ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
+        try:
+            remote = ray.remote(_run_point)
+            refs = {remote.remote(t.experiment, t.preset, t.point, device, rd, t.sweep_id): t for t in tasks}
+            pending = list(refs)
+            while pending:
+                done_refs, pending = ray.wait(pending, num_returns=1)
+                done(refs[done_refs[0]], *ray.get(done_refs[0]))
+        finally:
+            if started_here:
+                ray.shutdown()
+        return results
+    if jobs == 1:
+        for t in tasks:
+            done(t, *_run_point(t.experiment, t.preset, t.point, device, rd, t.sweep_id))
+        return results
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(worker_threads(jobs),))
+    old_handler = _sigterm_raises()
+    try:
+        futs = {pool.submit(_run_point, t.experiment, t.preset, t.point, device, rd, t.sweep_id): t for t in tasks}
+        for f in as_completed(futs):
+            done(futs[f], *f.result())
+    except (KeyboardInterrupt, RunInterrupted, BrokenProcessPool) as e:
+        if old_handler is not None:  # a second SIGTERM while the workers stop is not a traceback
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _stop_pool(pool)
+        raise RunInterrupted(f"the {label} was interrupted ({type(e).__name__}); its running runs are recorded as interrupted; rerun it to resume") from None
+    finally:
+        if old_handler is not None:
+            signal.signal(signal.SIGTERM, old_handler)
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
 
 
 def run_sweep(
@@ -167,60 +263,14 @@ def run_sweep(
             if on_done:
                 on_done(p, done.run_id, "skipped")
         else:
-            todo.append(p)
-    rd = str(store.runs_dir)
-    if backend == "ray":
-        try:
-            import ray
-        except ImportError:
-            raise ConfigError("`backend` 'ray' needs the ray extra: pip install 'dltheory[ray]'.") from None
-        started_here = not ray.is_initialized()
-        if started_here:
-            if os.environ.get("RAY_ADDRESS"):  # join a running cluster; it has its own CPUs
-                ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-            else:
-                ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
-        try:
-            remote = ray.remote(_run_point)
-            refs = {remote.remote(experiment, preset, p, device, rd, sweep_id): p for p in todo}
-            pending = list(refs)
-            while pending:
-                done_refs, pending = ray.wait(pending, num_returns=1)
-                p = refs[done_refs[0]]
-                run_id, status = ray.get(done_refs[0])
-                results.append((p, run_id, status))
-                if on_done:
-                    on_done(p, run_id, status)
-        finally:
-            if started_here:
-                ray.shutdown()
-        return results
-    if jobs == 1:
-        for p in todo:
-            run_id, status = _run_point(experiment, preset, p, device, rd, sweep_id)
-            results.append((p, run_id, status))
-            if on_done:
-                on_done(p, run_id, status)
-        return results
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init)
-    old_handler = _sigterm_raises()
-    try:
-        futs = {pool.submit(_run_point, experiment, preset, p, device, rd, sweep_id): p for p in todo}
-        for f in as_completed(futs):
-            p = futs[f]
-            run_id, status = f.result()
-            results.append((p, run_id, status))
-            if on_done:
-                on_done(p, run_id, status)
-    except (KeyboardInterrupt, RunInterrupted, BrokenProcessPool) as e:
-        if old_handler is not None:  # a second SIGTERM while the workers stop is not a traceback
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _stop_pool(pool)
-        raise RunInterrupted(f"the sweep was interrupted ({type(e).__name__}); its running runs are recorded as interrupted; rerun it to resume") from None
-    finally:
-        if old_handler is not None:
-            signal.signal(signal.SIGTERM, old_handler)
-        pool.shutdown(wait=True, cancel_futures=True)
+            todo.append(Task(experiment, preset, p, sweep_id))
+
+    def point_done(t: Task, run_id: str, status: str) -> None:
+        results.append((t.point, run_id, status))
+        if on_done:
+            on_done(t.point, run_id, status)
+
+    run_tasks(todo, device=device, runs_dir=store.runs_dir, backend=backend, jobs=jobs, on_done=point_done, label="sweep")
     return results
 
 

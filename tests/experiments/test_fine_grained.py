@@ -30,7 +30,7 @@ def test_tiny_run_records_claims_and_artifacts(runs_dir):
     r = run_experiment(EXP, preset="tiny", runs_dir=runs_dir)
     assert r.status in ("ok", "failed"), r.result.get("error")
     assert {c["id"] for c in r.result["claims"]} == {"loss_curve_error", "true_label_top_fraction", "top_fraction_ratio", "training_speed",
-                                                    "complexity_monotone", "hinf_vs_fc_kernels", "hinf_vs_monte_carlo"}
+                                                    "complexity_monotone", "complexity_tracks_test_error", "hinf_vs_fc_kernels", "hinf_vs_monte_carlo"}
     z = np.load(r.run_dir / "artifacts" / "data.npz")
     n = len(z["y_true"])
     assert z["h_inf"].shape == (n, n) and z["x_train"].shape == (n, 64)

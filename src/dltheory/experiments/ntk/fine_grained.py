@@ -53,6 +53,13 @@ of it, a code path that shares nothing with the trained network):
    strictly with the corrupted fraction p over ``corruptions`` (labels of a nested random subset of a fraction p
    of the examples replaced by uniform random signs; p = 1: random labels); measured: the smallest relative
    increase between consecutive levels, which must be > 0.
+6. ``complexity_tracks_test_error`` (Fig. 2): the test error of the kernel predictor
+   :math:`H^\infty(x, X)(H^\infty)^{-1}y_p` (the net trained to convergence in the kernel regime), on the clean
+   test labels and averaged over the same draws, also increases strictly with p: the smallest increase between
+   consecutive levels is > 0, so that with claim 5 the complexity and the test error have the same order over
+   the levels (Spearman correlation 1), which is what "tracks" can mean for a bound that is not tight. Added
+   after the first version had recorded the test errors as metrics only (on every seed they rose by ~0.1 per
+   level of 0.25, e.g. 0.003, 0.109, 0.226, 0.346, 0.489 on seed 0); the threshold 0 is the statement itself.
 
 Checks (``kind="check"``): (a) :math:`H^\infty` by the closed form equals
 :math:`d\,(\Theta - \Sigma)` of :func:`dltheory.probes.ntk.fc_kernels` (one hidden layer, :math:`\sigma_w = 1`,
@@ -62,9 +69,7 @@ parameterization) to 1e-12; (b) the network's own first-layer Gram matrix at ini
 estimate of :math:`H^\infty` over the independent :math:`w_r`), is within 5 standard errors of the closed form at
 every entry (the standard error from the Bernoulli variance of each indicator; 5 sigma makes a false alarm over
 n^2/2 entries unlikely, about 1e-3 for n = 100).
-Metrics: the test error of the kernel predictor :math:`H^\infty(x, X)(H^\infty)^{-1}y_p` (the net trained to
-convergence in the kernel regime) at each corruption level, on the clean test labels (Fig. 2's test error), and
-the distance :math:`\|W(K) - W(0)\|_F` for true and random labels (Lemma 5.3 bounds it by
+Metrics: the distance :math:`\|W(K) - W(0)\|_F` for true and random labels (Lemma 5.3 bounds it by
 :math:`\sqrt{y^\top (H^\infty)^{-1} y}`).
 
 Negative control (tests/experiments/test_fine_grained.py): ``label_corruption=1``: the "true" labels replaced
@@ -314,6 +319,11 @@ class FineGrained(Experiment):
         log.claim_greater("complexity_monotone", f"smallest relative increase of the mean over {D} draws of sqrt(2 y_p^T H^-1 y_p / n) between consecutive corrupted fractions p = "
                           f"{config.corruptions} (values {', '.join(f'{v:.3g}' for v in cplx)})", min(rel_inc), 0.0,
                           source=SOURCE + ", Thm 5.1 and Fig. 2", oracle="closed-form H^inf, torch.linalg.eigh")
+        err_inc = [b - a_ for a_, b in zip(test_err, test_err[1:], strict=False)]
+        log.claim_greater("complexity_tracks_test_error", f"smallest increase of the mean over {D} draws of the kernel predictor's test error (clean test labels) "
+                          f"between consecutive corrupted fractions p = {config.corruptions} (values {', '.join(f'{v:.3f}' for v in test_err)}): with claim 5, "
+                          "the complexity and the test error rise together (rank correlation 1)", min(err_inc), 0.0,
+                          source=SOURCE + ", Fig. 2 (the complexity tracks the test error)", oracle="closed-form H^inf, torch.linalg.eigh; clean test labels")
         log.claim_less("hinf_vs_fc_kernels", "max |d (Theta - Sigma) - H^inf| / max |H^inf|, fc_kernels at one hidden layer", fc_err, 1e-12,
                        source="first-layer NTK = NTK minus NNGP part (Jacot et al. 2018)", oracle="dltheory.probes.ntk.fc_kernels", kind="check")
         log.claim_less("hinf_vs_monte_carlo", f"max over entries of |H(0) - H^inf| / standard error, the net's own Gram matrix at init ({m_ind} independent neurons)",
