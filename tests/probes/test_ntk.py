@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from dltheory.models.ntk import Erf, ntk_mlp
+from dltheory.models.ntk import Erf, ntk_cnn, ntk_mlp
 from dltheory.probes.ntk import empirical_ntk, fc_kernels
 
 
@@ -144,6 +144,31 @@ def test_structured_method_equals_the_jacobian_contraction():
         torch.testing.assert_close(empirical_ntk(net, x1, names=[name], method="structured"), empirical_ntk(net, x1, names=[name], method="jacobian"))
     with pytest.raises(ValueError, match="structured"):
         empirical_ntk(nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(2, 1)), torch.randn(2, 1, 3), method="structured")
+    with pytest.raises(ValueError, match="structured"):  # grouped convolutions are not covered
+        empirical_ntk(nn.Sequential(nn.Conv2d(2, 2, 3, groups=2), nn.Flatten(), nn.Linear(2, 1)), torch.randn(2, 2, 3, 3), method="structured")
+
+
+@pytest.mark.parametrize("case", ["zeros-stride-dilation", "circular", "reflect-no-bias", "ntk-circular-bias", "ntk-zeros-gap"])
+def test_structured_method_on_convolutions_equals_the_jacobian_contraction(case):
+    # the weight gradient of a convolution as output gradient x unfolded patches, against per-example jacrev
+    torch.manual_seed(3)
+    g = torch.Generator().manual_seed(1)
+    if case.startswith("ntk"):
+        net = ntk_cnn(2, 5, 2, 3, image_size=6, pooling="gap" if case.endswith("gap") else "flatten", padding=case.split("-")[1],
+                      sigma_b=0.3 if case.endswith("bias") else 0.0, generator=g, dtype=torch.float64)
+    else:
+        conv = {"zeros-stride-dilation": nn.Conv2d(2, 4, 3, stride=2, padding=2, dilation=2),
+                "circular": nn.Conv2d(2, 4, 3, padding=1, padding_mode="circular"),
+                "reflect-no-bias": nn.Conv2d(2, 4, (3, 1), padding=(1, 0), padding_mode="reflect", bias=False)}[case]
+        with torch.no_grad():
+            probe = conv(torch.zeros(1, 2, 6, 6))
+        net = nn.Sequential(conv, nn.Tanh(), nn.Conv2d(4, 3, 1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * probe.shape[2] * probe.shape[3], 3)).double()
+    x1, x2 = torch.randn(5, 2, 6, 6, dtype=torch.float64), torch.randn(4, 2, 6, 6, dtype=torch.float64)
+    for output in ("trace", "full"):
+        torch.testing.assert_close(empirical_ntk(net, x1, x2, output=output, method="structured", chunk_size=3),
+                                   empirical_ntk(net, x1, x2, output=output, method="jacobian"), rtol=1e-10, atol=1e-12)
+    first = [n for n, _ in net.named_parameters()][0]  # the first convolution's weight alone
+    torch.testing.assert_close(empirical_ntk(net, x1, names=[first]), empirical_ntk(net, x1, names=[first], method="jacobian"), rtol=1e-10, atol=1e-12)
 
 
 def _standard_mlp(sizes, activation, sigma_w, sigma_b, g):

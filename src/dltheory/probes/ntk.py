@@ -8,11 +8,15 @@ Hongler, NeurIPS 2018) is :math:`\Theta(x, x') = J_\theta f(x)\,J_\theta f(x')^\
   (``torch.func.jacrev`` under ``vmap``: memory :math:`O(n k P)`); ``method="ntvp"`` forms kernel columns
   by NTK-vector products, one vector-Jacobian product then one Jacobian-vector product per column of
   the second batch (Novak, Sohl-Dickstein, Schoenholz, ICML 2022: memory O(P) per column);
-  ``method="structured"`` (networks whose differentiated parameters are all nn.Linear weights and biases):
-  the gradient of a Linear weight is the outer product of the layer's output gradient and its input,
-  so each layer contributes :math:`\langle\delta(x), \delta(x')\rangle\,\langle a(x), a(x')\rangle` and no parameter-sized
-  Jacobian is formed (k backward passes per chunk; the structured derivatives of Novak et al. 2022);
-  ``"auto"`` picks it when it applies, else the Jacobian route when its Jacobians fit in ``max_memory`` bytes. Rows are computed
+  ``method="structured"`` (networks whose differentiated parameters are all weights and biases of nn.Linear,
+  nn.Conv2d or their NTK-parameterized versions): the gradient of a Linear weight is the outer product of the
+  layer's output gradient and its input, so each layer contributes
+  :math:`\langle\delta(x), \delta(x')\rangle\,\langle a(x), a(x')\rangle` and no parameter-sized Jacobian is formed; the
+  gradient of a convolution's weight is the output gradient times the unfolded input patches, one batched
+  matrix product per layer instead of a backward pass per example (k backward passes per chunk in all; the
+  structured derivatives of Novak et al. 2022); ``"auto"`` picks it when it applies (and, with convolutions,
+  their per-example weight gradients fit in ``max_memory`` bytes), else the Jacobian route when its Jacobians
+  fit there, else the NTK-vector products. Rows are computed
   in chunks of ``chunk_size`` inputs. ``output="trace"`` gives the mean over the k outputs of the diagonal
   blocks, (n1, n2) (the scalar kernel of an infinite-width network, whose output covariance is
   :math:`\Theta \otimes I_k`); ``"full"`` gives (n1, n2, k, k).
@@ -128,13 +132,16 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, *, par
     itemsize = next(iter(diff.values())).element_size()
     layers = _linear_layers(model, diff)
     if method == "structured" and layers is None:
-        raise ValueError("`method`='structured' needs every differentiated parameter to be a weight or bias of nn.Linear "
-                         "(or dltheory.models.ntk.NTKLinear) layers applied to (batch, features) inputs; use 'jacobian' or 'ntvp'.")
+        raise ValueError("`method`='structured' needs every differentiated parameter to be a weight or bias of nn.Linear layers applied to "
+                         "(batch, features) inputs or of nn.Conv2d layers (groups 1, numeric padding; or dltheory.models.ntk's NTKLinear, "
+                         "NTKConv2d); use 'jacobian' or 'ntvp'.")
+    rows = 2 * min(chunk_size, max(len(x1), len(x2))) * k * itemsize
     if method == "auto":
-        if layers is not None:
+        conv_p = sum(diff[n].numel() for n in diff if layers is not None and n.rpartition(".")[0] in layers and layers[n.rpartition(".")[0]][2])
+        if layers is not None and rows * conv_p <= max_memory:
             method = "structured"
         else:
-            method = "jacobian" if 2 * min(chunk_size, max(len(x1), len(x2))) * k * P * itemsize <= max_memory else "ntvp"
+            method = "jacobian" if rows * P <= max_memory else "ntvp"
     if method == "structured":
         F1 = [_linear_features(model, fixed, diff, layers, x1[i:i + chunk_size], k) for i in range(0, len(x1), chunk_size)]
         F2 = F1 if same else [_linear_features(model, fixed, diff, layers, x2[j:j + chunk_size], k) for j in range(0, len(x2), chunk_size)]
@@ -144,26 +151,50 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, *, par
     return _ntk_ntvp(f, diff, x1, x2, k, output, chunk_size)
 
 
-def _linear_layers(model: nn.Module, diff: dict[str, Tensor]) -> dict[str, tuple[bool, bool]] | None:
-    """module name -> (weight differentiated, bias differentiated) if every differentiated parameter is a Linear's; else None."""
-    from dltheory.models.ntk import NTKLinear
+def _linear_layers(model: nn.Module, diff: dict[str, Tensor]) -> dict[str, tuple[bool, bool, bool]] | None:
+    """module name -> (weight differentiated, bias differentiated, is a convolution) if every differentiated parameter is a
+    weight or bias of a Linear or a supported Conv2d; else None."""
+    from dltheory.models.ntk import NTKConv2d, NTKLinear
 
     mods = dict(model.named_modules())
-    out: dict[str, tuple[bool, bool]] = {}
+    out: dict[str, tuple[bool, bool, bool]] = {}
     for name in diff:
         mod_name, _, leaf = name.rpartition(".")
         m = mods.get(mod_name)
-        if not isinstance(m, (nn.Linear, NTKLinear)) or leaf not in ("weight", "bias"):
+        conv = isinstance(m, NTKConv2d) or (isinstance(m, nn.Conv2d) and m.groups == 1 and not isinstance(m.padding, str))
+        if not (conv or isinstance(m, (nn.Linear, NTKLinear))) or leaf not in ("weight", "bias"):
             return None
-        w, b = out.get(mod_name, (False, False))
-        out[mod_name] = (w or leaf == "weight", b or leaf == "bias")
+        w, b, _ = out.get(mod_name, (False, False, conv))
+        out[mod_name] = (w or leaf == "weight", b or leaf == "bias", conv)
     return out
 
 
-def _linear_features(model: nn.Module, fixed: dict[str, Tensor], diff: dict[str, Tensor], layers: dict[str, tuple[bool, bool]], x: Tensor,
-                     k: int) -> list[tuple[Tensor, Tensor, float, float, bool, bool]]:
-    """Per layer: its inputs a (n, in), the output gradients delta (n, k, out) of each network output, and the scales."""
-    from dltheory.models.ntk import NTKLinear
+def _patches(m: nn.Module, a: Tensor) -> Tensor:
+    """The input patches a convolution multiplies its weight with: (n, C_in q_h q_w, L), L its output pixels."""
+    import torch.nn.functional as F
+
+    from dltheory.models.ntk import NTKConv2d
+
+    if isinstance(m, NTKConv2d):
+        r = m.kernel_size // 2
+        if r > 0:
+            if m.padding == "circular":  # as NTKConv2d wraps: by indexing
+                a = a[:, :, torch.arange(-r, a.shape[2] + r, device=a.device) % a.shape[2]][:, :, :, torch.arange(-r, a.shape[3] + r, device=a.device) % a.shape[3]]
+            else:
+                a = F.pad(a, (r, r, r, r))
+        return F.unfold(a, m.kernel_size)
+    ph, pw = m.padding
+    if m.padding_mode != "zeros" and (ph or pw):
+        return F.unfold(F.pad(a, (pw, pw, ph, ph), mode=m.padding_mode), m.kernel_size, dilation=m.dilation, stride=m.stride)
+    return F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
+
+
+def _linear_features(model: nn.Module, fixed: dict[str, Tensor], diff: dict[str, Tensor], layers: dict[str, tuple[bool, bool, bool]], x: Tensor,
+                     k: int) -> list[tuple]:
+    """Per layer, what its block of the kernel is made of: for a Linear, ``("outer", a, delta, s_w, s_b, has_w, has_b)``
+    with its inputs a (n, in) and the output gradients delta (n, k, out) of each network output; for a convolution,
+    ``("explicit", G)`` with its per-example parameter gradients G (n, k, P_layer)."""
+    from dltheory.models.ntk import NTKConv2d, NTKLinear
 
     mods = dict(model.named_modules())
     kept: dict[str, tuple[Tensor, Tensor]] = {}
@@ -180,9 +211,10 @@ def _linear_features(model: nn.Module, fixed: dict[str, Tensor], diff: dict[str,
             y = functional_call(model, {**fixed, **p}, (x,))
             y = y.reshape(y.shape[0], -1)
             zs = [kept[n][1] for n in layers]
-            for n in layers:
-                if kept[n][0].ndim != 2:
-                    raise ValueError(f"layer {n!r} is applied to inputs of shape {tuple(kept[n][0].shape)}; method='structured' needs (batch, features).")
+            for n, (_, _, conv) in layers.items():
+                if kept[n][0].ndim != (4 if conv else 2):
+                    raise ValueError(f"layer {n!r} is applied to inputs of shape {tuple(kept[n][0].shape)}; method='structured' needs "
+                                     f"{'(batch, channels, height, width)' if conv else '(batch, features)'}.")
             deltas = [[] for _ in layers]
             for c in range(k):
                 gs = torch.autograd.grad(y[:, c].sum(), zs, retain_graph=c < k - 1, allow_unused=True)
@@ -192,25 +224,45 @@ def _linear_features(model: nn.Module, fixed: dict[str, Tensor], diff: dict[str,
         for h in handles:
             h.remove()
     feats = []
-    for i, (n, (has_w, has_b)) in enumerate(layers.items()):
+    for i, (n, (has_w, has_b, conv)) in enumerate(layers.items()):
         m = mods[n]
-        ws, bs = (m.sigma_w / math.sqrt(m.fan_in), m.sigma_b) if isinstance(m, NTKLinear) else (1.0, 1.0)
-        feats.append((kept[n][0].detach(), torch.stack(deltas[i], 1).detach(), ws, bs, has_w, has_b))
+        a, d = kept[n][0].detach(), torch.stack(deltas[i], 1).detach()
+        if isinstance(m, (NTKLinear, NTKConv2d)):
+            fan_in = m.fan_in if isinstance(m, NTKLinear) else m.in_channels * m.kernel_size ** 2
+            ws, bs = m.sigma_w / math.sqrt(fan_in), m.sigma_b
+        else:
+            ws, bs = 1.0, 1.0
+        if not conv:
+            feats.append(("outer", a, d, ws, bs, has_w, has_b))
+            continue
+        d = d.reshape(d.shape[0], k, d.shape[2], -1)  # (n, k, out, L)
+        parts = []
+        if has_w:  # dz(l)/dW[o, i] = s_w * patch_i(l): the weight gradient is delta times the patches, summed over the pixels l
+            parts.append(torch.einsum("nkol,nil->nkoi", d, _patches(m, a) * ws).reshape(d.shape[0], k, -1))  # the scale on the smaller factor
+        if has_b:
+            parts.append(d.sum(3) * bs)
+        feats.append(("explicit", parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)))
     return feats
 
 
 def _structured_block(F1: list, F2: list, output: str, k: int) -> Tensor:
-    r"""Sum over Linear layers of :math:`\langle\delta_c(x), \delta_{c'}(x')\rangle (s_w^2\langle a(x), a(x')\rangle + s_b^2)` (the weight
-    gradient is the outer product of the output gradient and the input)."""
+    r"""Sum over the layers of their kernel blocks: for a Linear,
+    :math:`\langle\delta_c(x), \delta_{c'}(x')\rangle (s_w^2\langle a(x), a(x')\rangle + s_b^2)` (the weight gradient is the outer
+    product of the output gradient and the input); for a convolution, the contraction of its per-example gradients."""
     total = None
-    for (a1, d1, ws, bs, has_w, has_b), (a2, d2, _, _, _, _) in zip(F1, F2, strict=True):
-        inner = (ws ** 2) * (a1 @ a2.T) if has_w else torch.zeros(len(a1), len(a2), dtype=a1.dtype, device=a1.device)
-        if has_b:
-            inner = inner + bs ** 2
-        if output == "trace":
-            term = torch.einsum("nko,mko->nm", d1, d2) * inner / k
+    for f1, f2 in zip(F1, F2, strict=True):
+        if f1[0] == "explicit":
+            term = _contract(f1[1], f2[1], output)
         else:
-            term = torch.einsum("nko,mlo->nmkl", d1, d2) * inner[:, :, None, None]
+            _, a1, d1, ws, bs, has_w, has_b = f1
+            a2, d2 = f2[1], f2[2]
+            inner = (ws ** 2) * (a1 @ a2.T) if has_w else torch.zeros(len(a1), len(a2), dtype=a1.dtype, device=a1.device)
+            if has_b:
+                inner = inner + bs ** 2
+            if output == "trace":
+                term = torch.einsum("nko,mko->nm", d1, d2) * inner / k
+            else:
+                term = torch.einsum("nko,mlo->nmkl", d1, d2) * inner[:, :, None, None]
         total = term if total is None else total + term
     return total
 
