@@ -70,8 +70,10 @@ loss-curve errors <= 0.008). Negative control (m = 4, 8, lr_scale 0.95), seeds 1
 while the check still holds. Quick takes 5-6 s alone (up to 10 s on the shared machine). The full preset
 (depth 2, 128 + 128 points, m = 128..2048, 200 steps), seed 0, 89 s: the gap slope holds (-0.70), the
 check holds (4.5e-15), and claim 2 FAILS (0.18 > 0.1): its widest net, m = 2048 at depth 2, is narrower than
-quick's 8192, and at depth 2 the kernel drifts more at equal width; widths up to 8192 at depth 2 were not
-tried (the preset is reported as failing, not re-tuned).
+quick's 8192, and at depth 2 the kernel drifts more at equal width. With widths 256..4096 at depth 2 (seed 0,
+446 s on one thread) claim 2 still FAILS (0.134; the gap slope -0.73 and the check hold): from m = 2048 to 4096 the
+error fell by m^-0.43, so the bound would need m of about 8192-16384 at depth 2 (a 67M-268M-parameter net, beyond
+this machine's time); the preset is reported as failing, not re-tuned.
 
 """
 
