@@ -65,7 +65,7 @@ def test_tiny_run_records_claims_and_artifacts(runs_dir):
     assert {c["id"] for c in r.result["claims"]} == {"peak_at_interpolation_threshold", "smallest_singular_value_vanishes", "second_descent_below_classical",
                                                      "ridge_removes_peak", "min_norm_matches_lstsq"}
     z = np.load(r.run_dir / "artifacts" / "features_and_fits.npz")
-    assert z["x_train"].shape == (40, 64) and list(z["num_features"]) == [20, 40, 80, 160] and z["W"].shape == (64, 160)
+    assert z["x_train"].shape == (40, 64) and list(z["num_features"]) == [20, 40, 80, 160] and z["W"].shape == (2, 64, 160)
 
 
 SMALL = {"num_train": 120, "max_test": 600, "feature_ratios": [0.25, 0.5, 0.8, 1.0, 1.25, 2.0, 8.0]}

@@ -34,10 +34,13 @@ negative control):
    (ratio < 1; Belkin et al.: the interpolating regime beats the classical U-curve's optimum);
 4. ``ridge_removes_peak``: with the LOO-tuned ridge penalty, the test MSE at N = n is at most the best
    under-parameterized one (ratio < 1; the theorem's monotone risk curve implies it; with the min-norm
-   solution this ratio is in the hundreds). This claim FAILS on some seeds: 4 of 20 (408, 411, 418,
-   419) by at most 2% (1.005-1.020): one draw of features is not the expected risk, and the tuned ridge
-   curve is flat within sampling noise just below the threshold. The ratio to N = n/2 (0.85-0.92 on all
-   20 seeds) is a metric, not a claim: it was looked at after the failures.
+   solution this ratio is in the hundreds). With one draw of features this claim failed on 4 of 20 seeds
+   (408, 411, 418, 419; 11 of seeds 400-449) by at most 2% (1.005-1.020): one draw is not the expected
+   risk, and the mean of 50 draws shows why: the tuned ridge curve falls by only 1.25% from N = 0.93 n to
+   N = n, within one draw's noise. The curves are therefore the means over ``feature_draws`` = 8
+   independent draws (the expected risk the theorem is about; over 50 seeds, groups of 5 draws already
+   held 10/10); the bound 1 is unchanged. The ratio to N = n/2 is a metric, not a claim: it was looked
+   at after the failures.
 
 Check: ``min_norm_matches_lstsq`` (our SVD solution against numpy's ``lstsq`` at every N, relative
 difference).
@@ -45,7 +48,12 @@ difference).
 Negative control (tests/experiments/test_double_descent.py): ``estimator="ridge"``: the tuned ridge
 curve is monotone, its maximum is at the smallest N, and claim 1 fails.
 
-Checked on (2026-12-03): quick preset, seeds 400-419: every other claim and check holds on every seed
+Checked on (2026-12-04), this version (means over 8 feature draws): quick, seeds 400-419 and 0-1, every claim and
+check holds on 22/22 (ridge ratio 0.981-0.993, second descent 0.49-0.53, peak and sigma_min argmin at N = n on all,
+lstsq gap <= 1.8e-10); changed size (n = 500, gamma = 5), seeds 900-904, 5/5 (ridge ratio 0.982-0.987). Quick takes
+~14-18 s on one thread with another job on the second core (8 draws of the ~2 s single-draw run).
+
+Earlier (2026-12-03), one draw of features: quick preset, seeds 400-419: every other claim and check holds on every seed
 (peak and sigma_min argmin at N = n on all; second descent ratio 0.48-0.56; lstsq gap <= 1.7e-12),
 except ``ridge_removes_peak``, which fails on 4 of them (above). Changed size and bandwidth, n = 500, gamma = 5, seeds 900-909: second descent 0.37-0.44;
 ``ridge_removes_peak`` 0.96-1.01, failing on seed 901 (1.013). Negative control (estimator = ridge), seeds 0-2: argmax at N = 0.1 n.
@@ -126,6 +134,7 @@ class DoubleDescent(Experiment):
         ridge_lambdas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field([10.0 ** (k / 2) for k in range(-16, 3)], min_length=1, max_length=64,
                                                                          description="penalties searched by leave-one-out for ridge")
         max_test: int = Field(10000, ge=10, le=100000, description="test images used (the first ones)")
+        feature_draws: int = Field(8, ge=1, le=100, description="independent draws of the random features; the curves are their means (the expected risk)")
 
         @model_validator(mode="after")
         def _grid_straddles_threshold(self):
@@ -134,7 +143,7 @@ class DoubleDescent(Experiment):
             return self
 
     presets = {
-        "tiny": {"num_train": 40, "feature_ratios": [0.5, 1.0, 2.0, 4.0], "max_test": 200},
+        "tiny": {"num_train": 40, "feature_ratios": [0.5, 1.0, 2.0, 4.0], "max_test": 200, "feature_draws": 2},
         "quick": {},
         "full": {"num_train": 1000, "feature_ratios": [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2, 1.4, 1.7, 2.0, 3.0, 5.0, 10.0, 20.0]},
     }
@@ -148,29 +157,42 @@ class DoubleDescent(Experiment):
         Yte = torch.nn.functional.one_hot(yte, 10).to(dtype)
         Ns = sorted({max(1, round(r * n)) for r in config.feature_ratios})
         g = log.generator("features")
-        W = torch.randn(d, max(Ns), generator=g, dtype=dtype, device=log.device) * (config.bandwidth / d**0.5)
-        b = torch.rand(max(Ns), generator=g, dtype=dtype, device=log.device) * 2 * torch.pi
+        D = config.feature_draws
+        Ws, bs, draws = [], [], []  # draws[j]: one row of values per N for draw j
+        for _ in range(D):
+            W = torch.randn(d, max(Ns), generator=g, dtype=dtype, device=log.device) * (config.bandwidth / d**0.5)
+            b = torch.rand(max(Ns), generator=g, dtype=dtype, device=log.device) * 2 * torch.pi
+            Ws.append(W)
+            bs.append(b)
+            rows_j = []
+            for N in Ns:
+                Ftr, Fte = random_fourier_features(xtr, W[:, :N], b[:N]), random_fourier_features(xte, W[:, :N], b[:N])
+                svd = torch.linalg.svd(Ftr, full_matrices=False)
+                beta, sv = min_norm_fit(Ftr, Ytr, svd=svd)
+                ref = np.linalg.lstsq(Ftr.cpu().numpy(), Ytr.cpu().numpy(), rcond=None)[0]
+                ridge, lam = loo_ridge_fit(Ftr, Ytr, config.ridge_lambdas, svd=svd)
+                r = {"sigma_min": float(sv[min(n, N) - 1]), "beta_norm": float(torch.linalg.matrix_norm(beta)),
+                     "lstsq_gap": float(np.abs(beta.cpu().numpy() - ref).max() / max(np.abs(ref).max(), 1e-300)), "ridge_lambda": lam}
+                for name, B in (("min-norm", beta), ("ridge", ridge)):
+                    P = Fte @ B
+                    r[f"{name}_test_mse"] = float(((P - Yte) ** 2).sum(1).mean())
+                    r[f"{name}_test_error"] = float((P.argmax(1) != yte).double().mean())
+                    r[f"{name}_train_mse"] = float(((Ftr @ B - Ytr) ** 2).sum(1).mean())
+                rows_j.append(r)
+            draws.append(rows_j)
+        # the curves are the means over the draws (the expected risk at each N); the check takes the worst draw
         rows = []
-        for N in Ns:
-            Ftr, Fte = random_fourier_features(xtr, W[:, :N], b[:N]), random_fourier_features(xte, W[:, :N], b[:N])
-            svd = torch.linalg.svd(Ftr, full_matrices=False)
-            beta, s = min_norm_fit(Ftr, Ytr, svd=svd)
-            ref = np.linalg.lstsq(Ftr.cpu().numpy(), Ytr.cpu().numpy(), rcond=None)[0]
-            ridge, lam = loo_ridge_fit(Ftr, Ytr, config.ridge_lambdas, svd=svd)
-            r = {"N": N, "sigma_min": float(s[min(n, N) - 1]), "beta_norm": float(torch.linalg.matrix_norm(beta)),
-                 "lstsq_gap": float(np.abs(beta.cpu().numpy() - ref).max() / max(np.abs(ref).max(), 1e-300))}
-            for name, B in (("min-norm", beta), ("ridge", ridge)):
-                P = Fte @ B
-                r[f"{name}_test_mse"] = float(((P - Yte) ** 2).sum(1).mean())
-                r[f"{name}_test_error"] = float((P.argmax(1) != yte).double().mean())
-                r[f"{name}_train_mse"] = float(((Ftr @ B - Ytr) ** 2).sum(1).mean())
-            r["ridge_lambda"] = lam
+        for i, N in enumerate(Ns):
+            r = {"N": N, **{key: float(np.mean([dr[i][key] for dr in draws])) for key in draws[0][i] if key not in ("lstsq_gap", "ridge_lambda")}}
+            r["lstsq_gap"] = max(dr[i]["lstsq_gap"] for dr in draws)
+            r["ridge_lambda"] = float(np.exp(np.mean([np.log(dr[i]["ridge_lambda"]) for dr in draws])))  # geometric mean
             rows.append(r)
             for key in ("sigma_min", "beta_norm", "min-norm_test_mse", "min-norm_test_error", "ridge_test_mse", "ridge_test_error", "min-norm_train_mse"):
                 log.scalar(key.replace("-", "_"), N, r[key])
-            log.info(f"N={N}: sigma_min={r['sigma_min']:.3g} test mse min-norm={r['min-norm_test_mse']:.4g} ridge={r['ridge_test_mse']:.4g} (lambda={lam:g})")
-        log.artifact("features_and_fits", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, W=W, b=b, num_features=np.array(Ns),
-                     **{k.replace("-", "_"): np.array([r[k] for r in rows]) for k in rows[0] if k != "N"})
+            log.info(f"N={N}: mean over {D} draws: sigma_min={r['sigma_min']:.3g} test mse min-norm={r['min-norm_test_mse']:.4g} ridge={r['ridge_test_mse']:.4g}")
+        log.artifact("features_and_fits", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, W=torch.stack(Ws), b=torch.stack(bs), num_features=np.array(Ns),
+                     **{k.replace("-", "_"): np.array([r[k] for r in rows]) for k in rows[0] if k != "N"},
+                     **{"per_draw_" + k.replace("-", "_"): np.array([[dr[i][k] for i in range(len(Ns))] for dr in draws]) for k in draws[0][0]})
 
         main = config.estimator
         mse = np.array([r[f"{main}_test_mse"] for r in rows])
