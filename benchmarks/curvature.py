@@ -51,7 +51,7 @@ from dltheory.probes.lanczos import extreme_eigenvalues
 from dltheory.train import train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_section  # noqa: E402  (the one RESULTS.md writer)
+from _results import median_time, write_section  # noqa: E402  (the shared RESULTS.md writer and timer)
 
 HERE = Path(__file__).parent
 TOLS = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6]
@@ -199,18 +199,9 @@ def trace_runs(ph, model, X, y, true_trace, budget=200):
         if np.mean(np.array(e) <= 0.01) >= 0.8:
             m_dl = m
             break
-    t_pyh = _time(lambda: ph.hessian(copy.deepcopy(model), nn.CrossEntropyLoss(), data=(X, y), cuda=False).trace(maxIter=m_pyh or budget, tol=-1.0))
-    t_dl = _time(lambda: hessian_trace(loss_closure(model, F.cross_entropy, (X, y)), functionalize(model).params, method="hutchpp", matvecs=m_dl or budget))
+    t_pyh = median_time(lambda: ph.hessian(copy.deepcopy(model), nn.CrossEntropyLoss(), data=(X, y), cuda=False).trace(maxIter=m_pyh or budget, tol=-1.0))
+    t_dl = median_time(lambda: hessian_trace(loss_closure(model, F.cross_entropy, (X, y)), functionalize(model).params, method="hutchpp", matvecs=m_dl or budget))
     return {"pyh_m": m_pyh, "dl_m": m_dl, "pyh_t": t_pyh, "dl_t": t_dl, "pyh_curve": np.median(pyh, 0), "dl_grid": grid[: len(errs_dl)], "dl_curve": [float(np.median(e)) for e in errs_dl]}
-
-
-def _time(fn, repeats=3) -> float:
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def density_runs(ph, model, X, y, ref, steps=80):
@@ -228,9 +219,9 @@ def density_runs(ph, model, X, y, ref, steps=80):
     params = functionalize(model).params
     res = {}
     with isolated_global_rng(0, "pyhessian-density"):
-        t_pyh = _time(lambda: ph.hessian(copy.deepcopy(model), nn.CrossEntropyLoss(), data=(X, y), cuda=False).density(iter=steps, n_v=1))
+        t_pyh = median_time(lambda: ph.hessian(copy.deepcopy(model), nn.CrossEntropyLoss(), data=(X, y), cuda=False).density(iter=steps, n_v=1))
         nodes, weights = ph.hessian(copy.deepcopy(model), nn.CrossEntropyLoss(), data=(X, y), cuda=False).density(iter=steps, n_v=1)
-    t_dl = _time(lambda: hessian_spectral_density(loss, params, num_probes=1, lanczos_steps=steps, sigma=sigma, grid=grid))
+    t_dl = median_time(lambda: hessian_spectral_density(loss, params, num_probes=1, lanczos_steps=steps, sigma=sigma, grid=grid))
     d = hessian_spectral_density(loss, params, num_probes=1, lanczos_steps=steps, sigma=sigma, grid=grid)
     for name, dens in (("pyh", broaden(nodes, weights)), ("dl", d.density)):
         res[name + "_l1"] = float(torch.trapezoid((dens - dense).abs(), grid))
@@ -251,7 +242,7 @@ def cost_runs(model, X, y):
 
     def per(fn, n=20):
         fn()
-        return _time(lambda: [fn() for _ in range(n)]) / n
+        return median_time(lambda: [fn() for _ in range(n)]) / n
 
     g = per(grad)
     return {"grad_ms": 1e3 * g, "hvp_cached": per(lambda: op.matvec(v)) / g, "hvp_reverse": per(lambda: dl_hvp(loss, params, v, method="reverse")) / g, "hvp_forward": per(lambda: dl_hvp(loss, params, v, method="forward")) / g}

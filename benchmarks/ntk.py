@@ -31,7 +31,6 @@ import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
@@ -44,7 +43,7 @@ import torch  # noqa: E402
 from dltheory.probes.ntk import empirical_ntk, fc_kernels  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import write_section  # noqa: E402  (the one RESULTS.md writer)
+from _results import median_time, write_section  # noqa: E402  (the shared RESULTS.md writer and timer)
 
 HEAD = "## Neural tangent kernels (vs neural-tangents)"
 
@@ -149,15 +148,6 @@ def relu_diagonal_exact(stax) -> tuple[float, float]:
     return abs(ours - float(ref)) / float(ref), abs(theirs - float(ref)) / float(ref)
 
 
-def _median_time(fn, repeats: int = 3) -> float:
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
 def _nt_rows(jax, nt, apply_fn, params, j1, j2, ours: torch.Tensor) -> list[tuple]:
     """neural-tangents' three empirical-NTK implementations, jit-compiled, timed after a warm-up call (or the error that stops one)."""
     rows = []
@@ -169,7 +159,7 @@ def _nt_rows(jax, nt, apply_fn, params, j1, j2, ours: torch.Tensor) -> list[tupl
             rows.append((f"neural-tangents implementation {impl}: fails ({type(e).__name__}: {str(e).splitlines()[0][:90]})", float("nan"), float("nan")))
             continue
         diff = float(np.abs(np.asarray(k) - ours.numpy()).max() / np.abs(ours.numpy()).max())  # trace_axes averages, as ours
-        rows.append((f"neural-tangents implementation {impl}", _median_time(lambda fn=fn: fn(j1, j2, params).block_until_ready()), diff))
+        rows.append((f"neural-tangents implementation {impl}", median_time(lambda fn=fn: fn(j1, j2, params).block_until_ready()), diff))
     return rows
 
 
@@ -197,7 +187,7 @@ def empirical_times(jax, nt, stax) -> tuple[list[tuple], float]:
     ours = empirical_ntk(net, x1, x2, method="jacobian")
     rows = _nt_rows(jax, nt, apply_fn, params, j1, j2, ours)
     for method in ("jacobian", "ntvp", "structured"):
-        rows.append((f"dltheory {method}", _median_time(lambda method=method: empirical_ntk(net, x1, x2, method=method)), 0.0 if method == "jacobian" else float((empirical_ntk(net, x1, x2, method=method) - ours).abs().max() / ours.abs().max())))
+        rows.append((f"dltheory {method}", median_time(lambda method=method: empirical_ntk(net, x1, x2, method=method)), 0.0 if method == "jacobian" else float((empirical_ntk(net, x1, x2, method=method) - ours).abs().max() / ours.abs().max())))
     for r in rows:
         print(r, flush=True)
     return rows, 0.0
@@ -226,7 +216,7 @@ def empirical_cnn_times(jax, nt, stax) -> list[tuple]:
     rows = _nt_rows(jax, nt, apply_fn, params, j1, j2, ours)
     for method in ("jacobian", "ntvp", "structured"):
         K = empirical_ntk(net, x1, x2, method=method)
-        rows.append((f"dltheory {method}", _median_time(lambda method=method: empirical_ntk(net, x1, x2, method=method)), float((K - ours).abs().max() / ours.abs().max())))
+        rows.append((f"dltheory {method}", median_time(lambda method=method: empirical_ntk(net, x1, x2, method=method)), float((K - ours).abs().max() / ours.abs().max())))
     for r in rows:
         print(r, flush=True)
     return rows

@@ -149,6 +149,13 @@ def _sigterm_raises() -> object:
         return None
 
 
+def _check_backend(backend: str, jobs: int) -> None:
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"`backend` must be one of 'local', 'ray'; got {backend!r}.")
+    if jobs < 1:
+        raise ConfigError(f"`jobs` must be an int >= 1; got {jobs}.")
+
+
 @dataclass(frozen=True)
 class Task:
     """One run of a batch: an experiment at a preset, a sweep point (overrides and seed), the sweep it belongs to."""
@@ -176,10 +183,7 @@ def run_tasks(
     recorded in its result's ``versions``), or on Ray. Ctrl-C or SIGTERM stops the workers, each
     recording its run as interrupted, and raises :class:`RunInterrupted`.
     """
-    if backend not in ("local", "ray"):
-        raise ConfigError(f"`backend` must be one of 'local', 'ray'; got {backend!r}.")
-    if jobs < 1:
-        raise ConfigError(f"`jobs` must be an int >= 1; got {jobs}.")
+    _check_backend(backend, jobs)
     rd = str(Store(runs_dir).runs_dir)
     results: list[tuple[Task, str, str]] = []
 
@@ -245,10 +249,7 @@ def run_sweep(
     on_done: Callable[[SweepPoint, str, str], None] | None = None,
 ) -> list[tuple[SweepPoint, str, str]]:
     """Run every point not yet finished; returns ``(point, run_id, status)`` for each."""
-    if backend not in ("local", "ray"):
-        raise ConfigError(f"`backend` must be one of 'local', 'ray'; got {backend!r}.")
-    if jobs < 1:
-        raise ConfigError(f"`jobs` must be an int >= 1; got {jobs}.")
+    _check_backend(backend, jobs)  # before the store is opened: bad input writes nothing
     store = Store(runs_dir)
     exp = registry.get(experiment)
     points = plan(experiment, grid, seeds, preset)

@@ -130,7 +130,7 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, *, par
         k = f(diff, x1[:1]).shape[1]
     P = sum(v.numel() for v in diff.values())
     itemsize = next(iter(diff.values())).element_size()
-    layers = _linear_layers(model, diff)
+    layers = _structured_layers(model, diff)
     if method == "structured" and layers is None:
         raise ValueError("`method`='structured' needs every differentiated parameter to be a weight or bias of nn.Linear layers applied to "
                          "(batch, features) inputs or of nn.Conv2d layers (groups 1, numeric padding; or dltheory.models.ntk's NTKLinear, "
@@ -143,15 +143,15 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, *, par
         else:
             method = "jacobian" if rows * P <= max_memory else "ntvp"
     if method == "structured":
-        F1 = [_linear_features(model, fixed, diff, layers, x1[i:i + chunk_size], k) for i in range(0, len(x1), chunk_size)]
-        F2 = F1 if same else [_linear_features(model, fixed, diff, layers, x2[j:j + chunk_size], k) for j in range(0, len(x2), chunk_size)]
+        F1 = [_structured_features(model, fixed, diff, layers, x1[i:i + chunk_size], k) for i in range(0, len(x1), chunk_size)]
+        F2 = F1 if same else [_structured_features(model, fixed, diff, layers, x2[j:j + chunk_size], k) for j in range(0, len(x2), chunk_size)]
         return torch.cat([torch.cat([_structured_block(a, b, output, k) for b in F2], dim=1) for a in F1], dim=0)
     if method == "jacobian":
         return _ntk_jacobian(f, diff, x1, x2, same, k, output, chunk_size)
     return _ntk_ntvp(f, diff, x1, x2, k, output, chunk_size)
 
 
-def _linear_layers(model: nn.Module, diff: dict[str, Tensor]) -> dict[str, tuple[bool, bool, bool]] | None:
+def _structured_layers(model: nn.Module, diff: dict[str, Tensor]) -> dict[str, tuple[bool, bool, bool]] | None:
     """module name -> (weight differentiated, bias differentiated, is a convolution) if every differentiated parameter is a
     weight or bias of a Linear or a supported Conv2d; else None."""
     from dltheory.models.ntk import NTKConv2d, NTKLinear
@@ -189,7 +189,7 @@ def _patches(m: nn.Module, a: Tensor) -> Tensor:
     return F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
 
 
-def _linear_features(model: nn.Module, fixed: dict[str, Tensor], diff: dict[str, Tensor], layers: dict[str, tuple[bool, bool, bool]], x: Tensor,
+def _structured_features(model: nn.Module, fixed: dict[str, Tensor], diff: dict[str, Tensor], layers: dict[str, tuple[bool, bool, bool]], x: Tensor,
                      k: int) -> list[tuple]:
     """Per layer, what its block of the kernel is made of: for a Linear, ``("outer", a, delta, s_w, s_b, has_w, has_b)``
     with its inputs a (n, in) and the output gradients delta (n, k, out) of each network output; for a convolution,
