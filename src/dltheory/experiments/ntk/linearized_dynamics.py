@@ -74,6 +74,10 @@ quick's 8192, and at depth 2 the kernel drifts more at equal width. With widths 
 446 s on one thread) claim 2 still FAILS (0.134; the gap slope -0.73 and the check hold): from m = 2048 to 4096 the
 error fell by m^-0.43, so the bound would need m of about 8192-16384 at depth 2 (a 67M-268M-parameter net, beyond
 this machine's time); the preset is reported as failing, not re-tuned.
+The full preset's widths were then moved to 1024..16384 at depth 2 (the prediction above, made before the run), with
+every bound unchanged, and run on an H200 GPU (``--device cuda``, float64, 13-30 s a seed): seeds 0-10 (11/11) every
+claim holds: loss-curve error at m = 16384 0.032 to 0.051, gap slope -0.75 to -0.61, final / initial loss <= 0.0056,
+check <= 3.7e-15. On a CPU the full preset (two 268M-parameter nets in float64) takes hours.
 
 """
 
@@ -144,7 +148,7 @@ class LinearizedDynamics(Experiment):
     presets = {
         "tiny": {"num_train": 10, "num_test": 5, "widths": [64, 256], "draws": 1, "steps": 20, "record_points": 5},
         "quick": {},
-        "full": {"num_train": 128, "num_test": 128, "depth": 2, "widths": [128, 256, 512, 1024, 2048], "draws": 2, "steps": 200, "record_points": 50},
+        "full": {"num_train": 128, "num_test": 128, "depth": 2, "widths": [1024, 2048, 4096, 8192, 16384], "draws": 2, "steps": 200, "record_points": 50},
     }
 
     def run(self, config: Config, log: RunLog) -> None:
