@@ -111,8 +111,8 @@ def random_patches(images: Tensor, size: int, count: int, *, generator: torch.Ge
         raise ValueError(f"`size` must be an int in [1, {min(H, W)}]; got {size!r}.")
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError(f"`count` must be an int >= 1; got {count!r}.")
-    n = torch.randint(N, (count,), generator=generator).to(images.device)
-    i = torch.randint(H - size + 1, (count,), generator=generator).to(images.device)
-    j = torch.randint(W - size + 1, (count,), generator=generator).to(images.device)
+    n = torch.randint(N, (count,), generator=generator, device=generator.device).to(images.device)
+    i = torch.randint(H - size + 1, (count,), generator=generator, device=generator.device).to(images.device)
+    j = torch.randint(W - size + 1, (count,), generator=generator, device=generator.device).to(images.device)
     r = torch.arange(size, device=images.device)
     return images[n[:, None, None], (i[:, None] + r)[:, :, None], (j[:, None] + r)[:, None, :]].reshape(count, size * size)

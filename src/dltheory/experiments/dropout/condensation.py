@@ -97,7 +97,7 @@ def _two_layer(width: int, activation: str, gamma: float, generator: torch.Gener
     scale = width ** (-gamma)
     with torch.no_grad():
         for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator, dtype=dtype) * scale)
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=dtype, device=generator.device) * scale)
     return net
 
 

@@ -214,7 +214,7 @@ class EarlyStopping(Experiment):
                 net.linear1.bias.copy_(res.params[f"b1_{w}"][0, 0])
                 net.linear2.weight.copy_(res.params[f"W2_{w}"][0].T)
                 net.linear2.bias.copy_(res.params[f"b2_{w}"][0, 0])
-                gap_fwd = max(gap_fwd, float((net(t_te[0].cpu()) - tanh_nets({k: v[:1].cpu() for k, v in res.params.items()}, w, t_te[:1].cpu())[0]).abs().max()))
+                gap_fwd = max(gap_fwd, float((net(t_te[0]) - tanh_nets({k: v[:1] for k, v in res.params.items()}, w, t_te[:1])[0]).abs().max()))
         log.artifact("data_and_params", t_train=t_tr, y_train=y_tr, t_val=t_va, y_val=y_va, t_test=t_te, f_test=f_te, steps=steps, widths=np.asarray(widths),
                      **{f"val_mse_w{w}": V[w] for w in widths}, **{f"test_mse_w{w}": T[w] for w in widths}, **{k: v for k, v in res.params.items()})
 
@@ -249,7 +249,7 @@ class EarlyStopping(Experiment):
         ax.legend(fontsize=7)
         ax = axes[1]
         t_tr, y_tr, t_te, f_te = data
-        order = torch.argsort(t_te[0, :, 0])
+        order = torch.argsort(t_te[0, :, 0]).cpu()
         ax.plot(t_te[0, order, 0].cpu(), f_te[0, order, 0].cpu(), **{**THEORY, "label": "target f"})
         ax.plot(t_tr[0, :, 0].cpu(), y_tr[0, :, 0].cpu(), "k.", label="training points (repetition 0)")
         ax.plot(t_te[0, order, 0].cpu(), tanh_nets({k: v[:1].cpu() for k, v in final_params.items()}, big, t_te[:1].cpu())[0, order, 0], color=PALETTE[1],

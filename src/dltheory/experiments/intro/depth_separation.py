@@ -303,7 +303,7 @@ class DepthSeparation(Experiment):
         xt = torch.linspace(-R, R, 4097, dtype=torch.float64)[:, None]
         for L in config.random_depths:
             for m in config.random_widths:
-                g = log.generator("random", L, m)
+                g = log.generator("random", L, m, device="cpu")  # exact rational arithmetic on the host: the device option does not apply
                 counts = []
                 for _ in range(config.random_nets):
                     net = mlp([1] + [m] * L + [1], activation="relu", init="pytorch", generator=g, dtype=torch.float64)

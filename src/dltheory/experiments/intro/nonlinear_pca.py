@@ -267,7 +267,7 @@ class NonlinearPCA(Experiment):
         ax.scatter(Xn[:, 0], Xn[:, 1], s=6, color=PALETTE[5], alpha=0.6, label="noisy data")
         t = np.linspace(0, 2 * np.pi * config.arc, 400)
         ax.plot(np.cos(t), np.sin(t), **{**THEORY, "label": "true arc"})
-        z = torch.linspace(float(codes.min()), float(codes.max()), 400, dtype=torch.float64)[:, None]
+        z = torch.linspace(float(codes.min()), float(codes.max()), 400, dtype=torch.float64, device=next(net.parameters()).device)[:, None]
         with torch.no_grad():
             curve = net[1](z).cpu().numpy()
         ax.plot(curve[:, 0], curve[:, 1], color=PALETTE[1], linewidth=2.2, label=f"learned curve (decoder over the codes), {config.activation}")

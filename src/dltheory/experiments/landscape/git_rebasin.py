@@ -104,7 +104,7 @@ def train_mlp(sizes: list[int], data: tuple[torch.Tensor, torch.Tensor], *, epoc
     """An MLP with ReLU trained with Adam on cross-entropy (init and minibatch order from ``(seed, name)``).
 
     Returns (module holding the trained weights, trained parameters, final training loss)."""
-    net = mlp(sizes, activation="relu", generator=torch_generator(seed, "init", name), dtype=dtype)
+    net = mlp(sizes, activation="relu", generator=torch_generator(seed, "init", name), dtype=dtype).to(data[0].device)  # drawn on the host: the same init on every device
     fm = functionalize(net)
 
     def loss_fn(params, batch):
@@ -186,8 +186,8 @@ def recovered_fraction(planted: dict[str, torch.Tensor], found: dict[str, torch.
     puts unit ``pi[p[j]]`` of A at position j, so the planted permutation is undone where ``pi[p[j]] == j``."""
     ok = total = 0
     for g, mask in live.items():
-        back = planted[g][found[g]] == torch.arange(len(mask))
-        ok += int((back & mask).sum())
+        back = planted[g].cpu()[found[g].cpu()] == torch.arange(len(mask))
+        ok += int((back & mask.cpu()).sum())
         total += int(mask.sum())
     return ok / max(total, 1)
 

@@ -260,7 +260,7 @@ class ModeConnectivity(Experiment):
         ys = np.linspace(-0.5 * vn, 1.5 * vn, n) if vn > 1e-9 else np.linspace(-0.3 * un, 0.3 * un, n)
         land = loss_plane(net, ce, data, a, u, v, xs, ys)
         tc = np.linspace(0, 1, 101)
-        c = np.stack([curve.coefficients(float(t)).numpy() for t in tc])  # (101, 3) weights of a, bend, b
+        c = np.stack([curve.coefficients(float(t)).cpu().numpy() for t in tc])  # (101, 3) weights of a, bend, b
         bend_xy = (proj, vn)
         path = np.stack([c[:, 1] * bend_xy[0] + c[:, 2] * un, c[:, 1] * bend_xy[1]], axis=1)
         return land, path, un

@@ -106,7 +106,7 @@ def gaussian_like(Y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Gaussian samples with the (uncentered) covariance of the rows of Y, as many as Y has."""
     C = Y.T @ Y / Y.shape[0]
     w, V = torch.linalg.eigh(C)
-    return torch.randn(Y.shape, generator=generator, dtype=Y.dtype) @ (V * w.clamp(min=0).sqrt()) @ V.T
+    return torch.randn(Y.shape, generator=generator, dtype=Y.dtype, device=generator.device).to(Y.device) @ (V * w.clamp(min=0).sqrt()) @ V.T
 
 
 def null_spread_quantile(P: int, draws: int, q: float, rng: np.random.Generator) -> float:
@@ -163,7 +163,7 @@ class NaturalImageDictionary(Experiment):
         n = P * P
         if config.batch_size > config.num_patches:
             raise ValueError(f"`batch_size` must be <= num_patches = {config.num_patches}; got {config.batch_size}.")
-        white = whitened_images(config.downsample, config.f0)
+        white = whitened_images(config.downsample, config.f0).to(log.device)
         Y = random_patches(white, P, config.num_patches, generator=log.generator("patches"))  # (N, n)
         natural = Y
         gauss = gaussian_like(natural, log.generator("gaussian"))
@@ -174,8 +174,8 @@ class NaturalImageDictionary(Experiment):
         for i, f in enumerate(res.objective.tolist()):
             if (i + 1) % max(1, config.iterations // 50) == 0:
                 log.scalar("batch_objective", i + 1, f)
-        D = res.dictionary.numpy()
-        Yn = Y.numpy()
+        D = res.dictionary.cpu().numpy()
+        Yn = Y.cpu().numpy()
         _, svals, Vt = np.linalg.svd(Yn - Yn.mean(0), full_matrices=False)
         Dp = Vt[: min(config.num_atoms, n)].T  # (n, <= m) PCA atoms
         fits = [fit_gabor(D[:, j]) for j in range(D.shape[1])]
@@ -185,11 +185,11 @@ class NaturalImageDictionary(Experiment):
         q01 = null_spread_quantile(P, config.null_draws, 0.01, log.rng("null"))
         W = np.linalg.pinv(D)  # (m, n): linear responses s = W y
         kurt, kurt_p = pearson_kurtosis(Yn @ W.T), pearson_kurtosis(Yn @ Dp)
-        kurt_gauss = pearson_kurtosis(gauss.numpy() @ W.T)
-        codes = res.codes.numpy()
+        kurt_gauss = pearson_kurtosis(gauss.cpu().numpy() @ W.T)
+        codes = res.codes.cpu().numpy()
         used = (codes != 0).any(0)
         kurt_codes = pearson_kurtosis(codes[:, used])
-        codes_g = fista(res.dictionary, gauss, config.lam, config.code_steps).codes.numpy()  # as the training codes were made
+        codes_g = fista(res.dictionary, gauss, config.lam, config.code_steps).codes.cpu().numpy()  # as the training codes were made
         kurt_codes_g = pearson_kurtosis(codes_g[:, (codes_g != 0).any(0)])
         planted = np.array([1.0, 0.45 * P, 0.55 * P, 0.7, 0.15 * P, 0.25 * P, 0.2, 0.5])
         r2_planted = fit_gabor(gabor(planted, P).ravel())[0]
@@ -204,8 +204,8 @@ class NaturalImageDictionary(Experiment):
         log.metric("fraction_r2_above_0.8", float((r2 > 0.8).mean()))
         log.metric("fraction_r2_pca_above_0.8", float((r2p > 0.8).mean()))
         log.info(", ".join(f"{k}={v:.4g}" for k, v in med.items()) + f", spread null q01={q01:.4g}")
-        log.artifact("dictionary", patches=Y.numpy().astype(np.float32), dictionary=D, pca_atoms=Dp, pca_singular_values=svals,
-                     codes=codes.astype(np.float32), objective=res.objective.numpy(), gabor_r2=r2, gabor_params=np.stack([f[1] for f in fits]),
+        log.artifact("dictionary", patches=Y.cpu().numpy().astype(np.float32), dictionary=D, pca_atoms=Dp, pca_singular_values=svals,
+                     codes=codes.astype(np.float32), objective=res.objective.cpu().numpy(), gabor_r2=r2, gabor_params=np.stack([f[1] for f in fits]),
                      gabor_r2_pca=r2p, gabor_params_pca=np.stack([f[1] for f in fits_p]), spread=spread, spread_pca=spread_p,
                      kurtosis=kurt, kurtosis_pca=kurt_p, kurtosis_gaussian=kurt_gauss)
 
