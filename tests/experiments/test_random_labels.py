@@ -45,6 +45,14 @@ def test_negative_control_a_narrow_network_cannot_memorize(runs_dir):
     assert not c["fits_random_labels"]["holds"] and c["fits_random_labels"]["measured"] < 0.7
 
 
+def test_negative_control_half_true_labels_are_not_at_chance(runs_dir):
+    """At p = 0.5 half the labels are true: test accuracy stays far above chance, and the t-test over label draws rejects."""
+    r = run_experiment(EXP, preset="quick", overrides=SMALL | {"corruptions": [0.0, 0.5]}, seed=2, runs_dir=runs_dir)
+    c = {c["id"]: c for c in r.result["claims"]}
+    assert not c["test_at_chance"]["holds"]
+    assert r.result["metrics"]["chance_deviation_mean"] > 0.2
+
+
 def test_corruptions_must_include_zero():
     with pytest.raises(ConfigError, match="corruptions"):
         build_config(get(EXP), "quick", {"corruptions": [0.5, 1.0]})
