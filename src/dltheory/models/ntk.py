@@ -80,10 +80,14 @@ class NTKConv2d(nn.Module):
             raise ValueError(f"`x` must have shape (n, {self.in_channels}, H, W); got {tuple(x.shape)}.")
         r = self.kernel_size // 2
         if r > 0:
-            if self.padding == "circular":  # wrap by indexing: works for images smaller than the kernel too
-                hi = (torch.arange(-r, x.shape[2] + r, device=x.device) % x.shape[2])
-                wi = (torch.arange(-r, x.shape[3] + r, device=x.device) % x.shape[3])
-                x = x[:, :, hi][:, :, :, wi]
+            if self.padding == "circular":
+                if r <= min(x.shape[2], x.shape[3]):  # wrap by concatenation (its backward is cheaper than indexing's)
+                    x = torch.cat([x[:, :, -r:], x, x[:, :, :r]], 2)
+                    x = torch.cat([x[:, :, :, -r:], x, x[:, :, :, :r]], 3)
+                else:  # images smaller than the kernel's reach: wrap by indexing
+                    hi = (torch.arange(-r, x.shape[2] + r, device=x.device) % x.shape[2])
+                    wi = (torch.arange(-r, x.shape[3] + r, device=x.device) % x.shape[3])
+                    x = x[:, :, hi][:, :, :, wi]
             else:
                 x = torch.nn.functional.pad(x, (r, r, r, r))
         y = torch.nn.functional.conv2d(x, self.weight) * (self.sigma_w / math.sqrt(self.in_channels * self.kernel_size ** 2))
