@@ -7,7 +7,7 @@ EXTRAS ?= dev
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PRESET ?= quick
-# course runs at a time (one worker process each, sharing the CPUs' threads): the CPUs here, at most 8
+# course runs (or pytest workers) at a time, one process each, sharing the CPUs' threads: the CPUs here, at most 8
 JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 8 ] && n=8; echo $$n)
 
 .PHONY: setup demo test bench lint clean
@@ -25,7 +25,7 @@ demo: setup
 	$(BIN)/dltheory course --preset $(PRESET) --jobs $(JOBS)
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 1,$(JOBS)),,-n $(JOBS))
 
 bench:
 	$(MAKE) setup EXTRAS=dev,bench
