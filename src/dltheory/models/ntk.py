@@ -75,22 +75,24 @@ class NTKConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size, generator=generator, dtype=dtype, device=dev))
         self.bias = nn.Parameter(torch.randn(out_channels, generator=generator, dtype=dtype, device=dev)) if sigma_b > 0 else None
 
+    def pad(self, x: Tensor) -> Tensor:
+        """``x`` (n, C, H, W) padded by kernel_size // 2 on each side, circularly or with zeros: what the kernel slides over."""
+        r = self.kernel_size // 2
+        if r == 0:
+            return x
+        if self.padding == "zeros":
+            return torch.nn.functional.pad(x, (r, r, r, r))
+        if r <= min(x.shape[2], x.shape[3]):  # wrap by concatenation (its backward is cheaper than indexing's)
+            x = torch.cat([x[:, :, -r:], x, x[:, :, :r]], 2)
+            return torch.cat([x[:, :, :, -r:], x, x[:, :, :, :r]], 3)
+        hi = torch.arange(-r, x.shape[2] + r, device=x.device) % x.shape[2]  # images smaller than the kernel's reach: by indexing
+        wi = torch.arange(-r, x.shape[3] + r, device=x.device) % x.shape[3]
+        return x[:, :, hi][:, :, :, wi]
+
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"`x` must have shape (n, {self.in_channels}, H, W); got {tuple(x.shape)}.")
-        r = self.kernel_size // 2
-        if r > 0:
-            if self.padding == "circular":
-                if r <= min(x.shape[2], x.shape[3]):  # wrap by concatenation (its backward is cheaper than indexing's)
-                    x = torch.cat([x[:, :, -r:], x, x[:, :, :r]], 2)
-                    x = torch.cat([x[:, :, :, -r:], x, x[:, :, :, :r]], 3)
-                else:  # images smaller than the kernel's reach: wrap by indexing
-                    hi = (torch.arange(-r, x.shape[2] + r, device=x.device) % x.shape[2])
-                    wi = (torch.arange(-r, x.shape[3] + r, device=x.device) % x.shape[3])
-                    x = x[:, :, hi][:, :, :, wi]
-            else:
-                x = torch.nn.functional.pad(x, (r, r, r, r))
-        y = torch.nn.functional.conv2d(x, self.weight) * (self.sigma_w / math.sqrt(self.in_channels * self.kernel_size ** 2))
+        y = torch.nn.functional.conv2d(self.pad(x), self.weight) * (self.sigma_w / math.sqrt(self.in_channels * self.kernel_size ** 2))
         return y + self.sigma_b * self.bias[:, None, None] if self.bias is not None else y
 
 

@@ -176,13 +176,7 @@ def _patches(m: nn.Module, a: Tensor) -> Tensor:
     from dltheory.models.ntk import NTKConv2d
 
     if isinstance(m, NTKConv2d):
-        r = m.kernel_size // 2
-        if r > 0:
-            if m.padding == "circular":  # as NTKConv2d wraps: by indexing
-                a = a[:, :, torch.arange(-r, a.shape[2] + r, device=a.device) % a.shape[2]][:, :, :, torch.arange(-r, a.shape[3] + r, device=a.device) % a.shape[3]]
-            else:
-                a = F.pad(a, (r, r, r, r))
-        return F.unfold(a, m.kernel_size)
+        return F.unfold(m.pad(a), m.kernel_size)
     ph, pw = m.padding
     if m.padding_mode != "zeros" and (ph or pw):
         return F.unfold(F.pad(a, (pw, pw, ph, ph), mode=m.padding_mode), m.kernel_size, dilation=m.dilation, stride=m.stride)
