@@ -115,7 +115,6 @@ class RandomLabels(Experiment):
         net = mlp([xtr.shape[1], *config.hidden, C], generator=log.generator("init"), dtype=dtype).to(log.device)
         fm = functionalize(net)
         rows, curves, saved, deviations = [], {}, {}, []
-        init = {k: v.clone() for k, v in fm.params.items()}
         extra = [(ps[-1], r) for r in range(1, config.chance_draws)]  # further label draws at the largest p, same init
         for p, r in [(p, 0) for p in ps] + extra:
             y = corrupt_labels(ytr, p, C, log.generator("labels", str(p)) if r == 0 else log.generator("labels", str(p), "draw", r))
@@ -130,7 +129,7 @@ class RandomLabels(Experiment):
                     raise StopTraining
                 return {"train_accuracy": acc}
 
-            res = train(loss_fn, init, steps=config.max_steps, optimizer=adam(config.lr), data=(xtr, y), callbacks=[Callback(fitted, every=1)],
+            res = train(loss_fn, fm.params, steps=config.max_steps, optimizer=adam(config.lr), data=(xtr, y), callbacks=[Callback(fitted, every=1)],
                         description=f"p = {p:g}" + (f", label draw {r + 1}" if r else ""), progress=log.progress, record_every=1)
             with torch.no_grad():
                 tr_acc = float((fm(res.params, xtr).argmax(1) == y).float().mean())
