@@ -2,8 +2,9 @@ r"""Spectrally normalized margins separate true from random labels; raw margins 
 
 Setup (Bartlett, Foster, Telgarsky, NeurIPS 2017, Sec. 2 and Figs. 1-3, at laptop scale): a bias-free
 ReLU MLP (``hidden`` widths, PyTorch's default init, the same init for every run) on ``num_train``
-scikit-learn digits, trained by full-batch Adam through the one training loop until its training
-cross-entropy falls below ``target_loss`` (every label fitted), with each label replaced with
+scikit-learn digits, trained by full-batch Adam (or, with ``optimizer="sgd"``, by the paper's minibatch SGD with
+momentum) through the one training loop until its training cross-entropy falls below ``target_loss`` (every
+label fitted), with each label replaced with
 probability p by a uniform random class (:func:`~dltheory.experiments.generalization.random_labels.corrupt_labels`),
 for p in ``corruptions``. All runs stop at the same training loss, so their raw margins are alike.
 
@@ -27,12 +28,22 @@ the other's 90th percentile):
 1. ``normalized_margins_separate`` (main): the normalized margins :math:`\bar\gamma` at p = 0 are separated
    from those at the largest p;
 2. the paper's second statement, that the raw margins :math:`\gamma` are *not* separated by the same
-   criterion, FAILS here: on seed 0 the ratio of the true-label median to the random-label 90th
-   percentile is 1.006 (trained to the same loss, the true-label margins bunch near the top of the
-   random-label ones' wide spread; the Mann-Whitney AUC is 0.67-0.69, against 1 for the normalized
-   margins). A version that swapped in the AUC with a 0.9 bar after this failure was withdrawn: the
-   bar was chosen after seeing the data. The ratio and both AUCs are metrics
-   (``raw_median_over_random_q90``, ``raw_auc``, ``normalized_auc``), and no claim is made;
+   criterion, does not hold on every seed, so it is no claim: the ratio of the true-label median to the
+   random-label 90th percentile (metric ``raw_median_over_random_q90``) sits at 1, the criterion's edge. At
+   quick (4 nets per level) it is 0.971-1.001 over seeds 0, 1, 440, 470-489, above 1 on 2 of 23 (472: 1.0011,
+   474: 1.0004); with 2 nets per level it was 1.007 on seed 0 and 0.961-1.0002 on seeds 440-449. Trained to the
+   same loss, the true-label margins spread wider than the random-label ones around the same scale (raw
+   Mann-Whitney AUC 0.67-0.69, ``raw_auc``, against 0.9999-1 for the normalized margins, ``normalized_auc``).
+   A version that swapped in the AUC with a 0.9 bar after the first failure was withdrawn: the bar was
+   chosen after seeing the data. Neither the optimizer nor the stopping rule makes the statement hold
+   (2026-12-04, 2 nets per level): with the paper's optimizer (``optimizer="sgd"``: minibatches of 32, lr
+   0.01, momentum 0.9, stopped on the full training loss) the ratio is 0.976-1.037 on seeds 440-449 (above 1
+   on 2 of 10; claims 1 and 3 hold 10/10); at a lower target loss (1e-3, Adam) it rises to 1.03; with a fixed
+   step budget instead of equal loss (SGD, 8000 steps for every net, ``target_loss`` 1e-12) the true-label
+   nets, fitted early, keep growing their margins and the raw margins separate clearly (1.32, raw AUC 0.89,
+   seeds 0-1). At equal training loss the cross-entropy pins both raw distributions to one scale and the
+   true-label median lands at the random-label 90th percentile: the statement is at the edge of the
+   criterion, neither robustly true nor false;
 3. ``complexity_grows_with_corruption``: :math:`R_{\mathcal A}` increases with p: the smallest ratio between
    consecutive corruption levels > 1.
 
@@ -47,23 +58,25 @@ claim 1 fails. A near-true control does not: at p = 0.05 (15 changed labels of 3
 
 R_A at each level is the geometric mean over ``repeats`` nets (init and label draw): with one net per
 level claim 3 failed on 1 of 20 seeds (401: R_A(1) / R_A(0.5) = 0.958; the growth flattens at large p
-while one run's R_A varies by ~10%).
+while one run's R_A varies by ~10%); with two it held on 22 seeds (420-439, 0, 401) and then failed on fresh
+seed 440 (0.975). Measured spread (seeds 460-465, 4 nets each): one net's log R_A has sd 0.063 at p = 0.5
+and 0.045 at p = 1, against a mean log ratio of about 0.1-0.17 between them, so the difference of two
+k-net means has sd 0.077 / sqrt(k): 2 sigma at k = 2, 3 sigma at k = 4. Quick now uses 4 nets per level.
 
-Checked on (2026-12-04): quick preset (two nets per level), seeds 420-439 (fresh after the change to
-two nets) and 0, 401: claims 1 and 3 hold on every seed (seeds 0, 1, 420-429 rerun after restoring claim 1's criterion:
-median over 90th percentile 6.3-7.0; normalized AUC 0.9999-1, raw AUC 0.67-0.69), smallest consecutive complexity ratio 1.04-1.26 (R_A about 6x larger on random labels),
-spectral norms within 1e-15 of numpy. Changed size (500 images, one hidden layer of 512, p in 0, 0.25,
-0.5, 0.75, 1), seeds 900-904: claim 1 holds on 5/5 (normalized AUC 1, raw 0.69); claim 3 FAILS on seed 900
-(R_A at p = 1 is 0.997 of that at 0.75; 4/5 hold, smallest ratio elsewhere 1.01-1.09): with steps of
-0.25 the growth between the two largest levels is within the spread of two runs. With 4 nets per level
-(``repeats`` 4, bound unchanged) the same changed size holds on seeds 900-907, 8/8 (smallest ratio
-1.018-1.069; normalized median over random 90th percentile 8.3-8.6), 46-50 s a seed: finer corruption
-grids need more repeats, so the full preset (six levels 0.2 apart, not run here) uses 6. Quick takes 5-6 s.
+Checked on (2026-12-04): quick preset (four nets per level), seeds 0, 1, 440 and 470-489 (fresh): every claim
+and check holds on 23/23: normalized median over random 90th percentile 6.07-6.95, normalized AUC
+0.9999-1, raw AUC 0.67-0.69; smallest consecutive complexity ratio 1.008 (seed 440)-1.214 (R_A about 6x
+larger on random labels); spectral norms within 1.2e-15 of numpy. Earlier with two nets: seeds 420-439, 0,
+401 held, 440 failed claim 3 (above). Changed size (500 images, one hidden layer of 512, p in 0, 0.25, 0.5,
+0.75, 1): with 2 nets per level claim 3 FAILED on seed 900 (0.997; 4/5 hold); with 4 nets per level (bound
+unchanged) it holds on seeds 900-907, 8/8 (smallest ratio 1.018-1.069; normalized median over random 90th
+percentile 8.3-8.6), 46-50 s a seed: finer corruption grids need more repeats, so the full preset (six levels
+0.2 apart, not run here) uses 6. Quick takes 8-10 s.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -79,7 +92,7 @@ from dltheory.experiments.generalization.random_labels import corrupt_labels
 from dltheory.experiments.registry import register
 from dltheory.models.mlp import mlp
 from dltheory.train.loop import Callback, StopTraining, train
-from dltheory.train.optimizers import adam
+from dltheory.train.optimizers import adam, momentum
 
 SOURCE = "Bartlett, Foster, Telgarsky 2017 (NeurIPS), Thm 1.1 and Figs. 1-3"
 
@@ -115,9 +128,12 @@ class SpectralMarginBounds(Experiment):
         corruptions: list[Annotated[float, Field(ge=0, le=1)]] = Field([0.0, 0.5, 1.0], min_length=2, max_length=11,
                                                                        description="label corruption probabilities p (must include 0)")
         target_loss: float = Field(0.01, gt=0, le=1, description="train each net until its training cross-entropy is below this")
-        lr: float = Field(1e-3, gt=0, le=1, description="Adam step size")
+        optimizer: Literal["adam", "sgd"] = Field("adam", description="full-batch Adam, or minibatch SGD with heavy-ball momentum (the paper's optimizer)")
+        lr: float = Field(1e-3, gt=0, le=1, description="step size")
+        batch_size: int = Field(32, ge=1, le=60000, description="SGD minibatch size (random reshuffling); Adam uses the full batch")
+        momentum: float = Field(0.9, ge=0, lt=1, description="SGD heavy-ball momentum")
         max_steps: int = Field(5000, ge=1, le=10**6, description="stop here if the target loss is not reached")
-        repeats: int = Field(2, ge=1, le=32, description="nets (init and label draw) per corruption level; R_A is their geometric mean, margins are pooled")
+        repeats: int = Field(4, ge=1, le=32, description="nets (init and label draw) per corruption level; R_A is their geometric mean, margins are pooled")
 
         @model_validator(mode="after")
         def _includes_true_labels(self):
@@ -150,13 +166,23 @@ class SpectralMarginBounds(Experiment):
                 fm = functionalize(net)
                 y = corrupt_labels(ytr, p, C, log.generator("labels", str(p), rep))
 
-                def reached(info):
-                    if float(info.loss) < config.target_loss:
+                sgd = config.optimizer == "sgd"
+
+                def reached(info, fm=fm, y=y, sgd=sgd):  # the full training loss (SGD's step loss is a minibatch's)
+                    if sgd:
+                        with torch.no_grad():
+                            full = float(F.cross_entropy(fm(info.params, xtr), y))
+                    else:
+                        full = float(info.loss)
+                    if full < config.target_loss:
                         raise StopTraining
                     return {}
 
-                res = train(lambda params, batch, fm=fm: loss_fn(params, batch, fm), fm.params, steps=config.max_steps, optimizer=adam(config.lr), data=(xtr, y),
-                            callbacks=[Callback(reached, every=1)], description=f"p = {p:g}, run {rep + 1}/{config.repeats}", progress=log.progress, record_every=10)
+                opt = momentum(config.lr, beta=config.momentum) if sgd else adam(config.lr)
+                res = train(lambda params, batch, fm=fm: loss_fn(params, batch, fm), fm.params, steps=config.max_steps, optimizer=opt, data=(xtr, y),
+                            batch_size=config.batch_size if sgd else None, generator=log.generator("batches", str(p), rep) if sgd else None,
+                            callbacks=[Callback(reached, every=max(1, n // config.batch_size) if sgd else 1)],
+                            description=f"p = {p:g}, run {rep + 1}/{config.repeats}", progress=log.progress, record_every=10)
                 with torch.no_grad():
                     logits = fm(res.params, xtr)
                 ws = [res.params[k] for k in res.params if k.endswith("weight")]
