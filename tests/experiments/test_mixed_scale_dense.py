@@ -73,3 +73,12 @@ def test_negative_control_local_task(runs_dir):
     assert not c["msd_beats_cnn"]["holds"]
     assert r.result["metrics"]["iou_difference_mean"] <= 0.0
     assert c["parameter_count"]["holds"] and c["receptive_field"]["holds"]
+
+
+def test_collapsed_training_is_restarted_from_a_fresh_init(runs_dir):
+    # a step of 1 kills the narrow CNN's ReLUs: it predicts one class everywhere, and is trained again from a new init
+    r = run_experiment("sparse-coding/mixed-scale-dense", preset="tiny", overrides={"lr": 1.0, "steps": 20}, runs_dir=runs_dir)
+    assert r.result["metrics"]["restarts_cnn"] >= 1
+    lines = [ln for ln in (r.run_dir / "log.txt").read_text().splitlines() if "collapsed to one class" in ln]
+    assert len(lines) >= r.result["metrics"]["restarts_cnn"]
+    assert r.result["metrics"]["restarts_msd"] == 0  # its dense links to the input keep the MS-D net from collapsing
