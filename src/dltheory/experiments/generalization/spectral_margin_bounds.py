@@ -159,6 +159,7 @@ class SpectralMarginBounds(Experiment):
             return F.cross_entropy(fm(params, batch[0]), batch[1])
 
         rows, saved = [], {}
+        sgd = config.optimizer == "sgd"
         for p in ps:
             runs = []
             for rep in range(config.repeats):
@@ -166,9 +167,7 @@ class SpectralMarginBounds(Experiment):
                 fm = functionalize(net)
                 y = corrupt_labels(ytr, p, C, log.generator("labels", str(p), rep))
 
-                sgd = config.optimizer == "sgd"
-
-                def reached(info, fm=fm, y=y, sgd=sgd):  # the full training loss (SGD's step loss is a minibatch's)
+                def reached(info, fm=fm, y=y):  # the full training loss (SGD's step loss is a minibatch's)
                     if sgd:
                         with torch.no_grad():
                             full = float(F.cross_entropy(fm(info.params, xtr), y))

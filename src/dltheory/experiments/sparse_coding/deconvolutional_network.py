@@ -242,7 +242,7 @@ class DeconvolutionalNetwork(Experiment):
         A = circulant_dictionary(D64.cpu().numpy(), (n, n))  # (n^2, m n^2)
         # the top-left window of the first crop whose Lasso solution is not 0 (0 is optimal iff max |A^T y| <= lambda)
         corr = np.abs(A.T @ Y[:, 0, :n, :n].double().reshape(len(Y), -1).cpu().numpy().T).max(0)
-        i = int(np.argmax(corr > lam)) if (corr > lam).any() else 0
+        i = int(np.argmax(corr > lam))  # 0 when no window has one (the check then fails with inf)
         y = Y[i, :, :n, :n][None].double().contiguous()  # (1, 1, n, n)
         z_sk = lasso_sklearn(A, y.reshape(1, -1).cpu().numpy(), lam, tol=1e-12)[0]
         z_admm = conv_admm(D64, y, lam, config.oracle_steps, tol=1e-10).codes.reshape(-1).cpu().numpy()
