@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from dltheory.core import ConfigError, UnknownExperimentError
 from dltheory.runner import run_experiment
@@ -216,3 +217,29 @@ def test_sigterm_stops_a_parallel_sweep_and_its_workers(runs_dir, tmp_path):  # 
             os.killpg(p.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_runs_use_exact_float32_and_restore_the_callers_settings(runs_dir, monkeypatch):
+    """Inside a run TensorFloat-32 is off and cuDNN deterministic (readable on any build); afterwards, the caller's settings are back."""
+    import dummy_experiments
+
+    backends = torch.backends
+    seen = {}
+    original = dummy_experiments.Quadratic.run
+
+    def spy(self, config, log):
+        seen.update(matmul=backends.cuda.matmul.fp32_precision, conv=backends.cudnn.conv.fp32_precision,
+                    deterministic=backends.cudnn.deterministic, benchmark=backends.cudnn.benchmark)
+        return original(self, config, log)
+
+    monkeypatch.setattr(dummy_experiments.Quadratic, "run", spy)
+    saved = backends.cuda.matmul.fp32_precision, backends.cudnn.benchmark  # torch's backend modules defeat monkeypatch
+    try:
+        backends.cuda.matmul.fp32_precision, backends.cudnn.benchmark = "tf32", True
+        before = (backends.cuda.matmul.fp32_precision, backends.cudnn.conv.fp32_precision, backends.cudnn.deterministic, backends.cudnn.benchmark)
+        assert run_experiment("testing/quadratic", preset="tiny", runs_dir=runs_dir).status == "ok"
+        assert seen == {"matmul": "ieee", "conv": "ieee", "deterministic": True, "benchmark": False}
+        after = (backends.cuda.matmul.fp32_precision, backends.cudnn.conv.fp32_precision, backends.cudnn.deterministic, backends.cudnn.benchmark)
+        assert after == before == ("tf32", "tf32", False, True)
+    finally:
+        backends.cuda.matmul.fp32_precision, backends.cudnn.benchmark = saved

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import dltheory
-from dltheory.core.device import resolve_device
+from dltheory.core.device import exact_float32, resolve_device
 from dltheory.core.errors import SEED_MAX, ConfigError, RunInterrupted, check_int
 from dltheory.experiments import registry
 from dltheory.experiments.base import RunLog
@@ -131,10 +131,12 @@ def run_experiment(
 
     log = RunLog(run_dir, seed=seed, device=dev)
     log.info(f"run {run_id}: {experiment} preset={preset} seed={seed} device={dev}")
+    if dev.type == "cuda":
+        log.info("float32 on CUDA is IEEE float32 in this run (TensorFloat-32 off) and cuDNN deterministic")
     t0 = time.perf_counter()
     status, error = "error", None
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), exact_float32():
             exp_cls().run(config, log)
         if not any(c.kind == "claim" for c in log.claims):
             status, error = "error", "the experiment recorded no claims (checks alone do not test a theory)"
