@@ -2,6 +2,7 @@
 the claims on the quick preset, the near-true-labels negative control."""
 
 import numpy as np
+import pytest
 import torch
 
 from dltheory.experiments.generalization.spectral_margin_bounds import margins, spectral_complexity
@@ -27,7 +28,10 @@ def test_tiny_run_records_claims_and_artifacts(runs_dir):
     r = run_experiment(EXP, preset="tiny", runs_dir=runs_dir)
     assert r.status in ("ok", "failed"), r.result.get("error")
     assert {c["id"] for c in r.result["claims"]} == {"normalized_margins_separate", "complexity_grows_with_corruption",
-                                                     "every_label_fitted", "spectral_norms_match_numpy"}
+                                                     "every_label_fitted", "spectral_norms_match_numpy", "normalized_margins_scale_invariant"}
+    by_id = {c["id"]: c for c in r.result["claims"]}
+    assert by_id["normalized_margins_scale_invariant"]["holds"]
+    assert r.result["metrics"]["raw_margin_factor_under_rescaling"] == pytest.approx(1.5, rel=1e-9)  # the raw margins do move
     z = np.load(r.run_dir / "artifacts" / "data_and_params.npz")
     assert z["labels_p1_r0"].shape == (40,) and z["params_p0_r0_linear1_weight"].shape == (64, 64) and z["margins_p1"].shape == (40,)
 

@@ -48,7 +48,12 @@ the other's 90th percentile):
    consecutive corruption levels > 1.
 
 Checks: every run fits its labels (training accuracy 1); the spectral norms equal numpy's largest
-singular values (a different code path, LAPACK through numpy).
+singular values (a different code path, LAPACK through numpy); the normalized margins are a property of the
+classifier and the raw ones are not: scaling a true-label net's first layer by 3 and its last by 1/2 (a
+bias-free ReLU net computes the same classifier, its raw margins 1.5x larger, metric
+``raw_margin_factor_under_rescaling``) leaves every normalized margin unchanged to 1e-9 (a float64 forward pass
+of the scaled weights). This is why raw margins of different nets do not measure what separates them: their
+scale is not fixed by the classifier, and at equal training loss it is fixed by the loss alone (claim 2).
 
 Negative control (tests/experiments/test_spectral_margin_bounds.py): the largest corruption 1e-9: no
 label changes (the same nets on both sides), so the criterion sees one distribution against itself and
@@ -219,6 +224,27 @@ class SpectralMarginBounds(Experiment):
                           min(ratios), 1.0, source=SOURCE + " (Fig. 3)", oracle="spectral norms by SVD")
         log.claim_greater("every_label_fitted", "smallest training accuracy over the runs", min(r["train_acc"] for r in rows), 1 - 1e-9,
                           source="the comparison is between interpolating nets (Fig. 2)", oracle="training accuracy", kind="check")
+        # The normalized margin is a property of the classifier, the raw one is not: scaling the first layer by 3 and the
+        # last by 1/2 (a bias-free ReLU net: the same classifier, raw margins x 1.5) must leave gamma n / (R_A ||X||) unchanged
+        y0, prm0 = saved[(0.0, 0)]
+        x64 = xtr.flatten(1).double()
+        names = [k for k in prm0 if k.endswith("weight")]
+        scale = {names[0]: 3.0, names[-1]: 0.5}  # at least two layers (``hidden`` is never empty)
+
+        def normalized_and_raw(weights):
+            h = x64
+            for i, w in enumerate(weights):
+                h = h @ w.T if i == len(weights) - 1 else torch.relu(h @ w.T)
+            g = margins(h, y0)
+            return g * n / (spectral_complexity(weights)[0] * X_norm), g
+
+        w64 = [prm0[k].detach().double() for k in names]
+        (m1, g1), (m2, g2) = normalized_and_raw(w64), normalized_and_raw([w * scale.get(k, 1.0) for k, w in zip(names, w64, strict=True)])
+        log.metric("raw_margin_factor_under_rescaling", float(torch.median(g2 / g1)))
+        log.claim_less("normalized_margins_scale_invariant", "largest relative change of the normalized margins of a true-label net when its "
+                       "first layer is scaled by 3 and its last by 1/2 (the same classifier; its raw margins grow 1.5x)",
+                       float(((m2 - m1).abs() / m1.abs()).max()), 1e-9, source="Thm 1.1: gamma / R_A is invariant to positive layer scalings",
+                       oracle="float64 forward pass of the scaled weights", kind="check")
         gap = max(abs(a - b) / b for r in rows for a, b in zip(r["spec"], r["spec_numpy"], strict=True))
         log.claim_less("spectral_norms_match_numpy", "largest relative difference of the layers' spectral norms against numpy's SVD", gap, 1e-6,
                        source="definition of the spectral norm", oracle="numpy.linalg.svd", kind="check")
