@@ -63,9 +63,9 @@ the claims fail with finite values (max S eta/2 = 0.62). Small step sizes are ou
 
 Fresh-seed audit (2026-12-04). Seed 729 failed the oracle check at eta = 0.2 (Lanczos 9.490 against the dense
 top eigenvalue 10.846 at the last step): the top two eigenvalues stood apart from the rest (next 1.27), and a
-random start nearly orthogonal to the top eigenvector let 9.49 converge first and pass the residual test (12 of
-3000 random starts do so on that spectrum). The sharpness callback now runs two independent starts per
-evaluation and keeps the larger (0 of 3000 miss; :func:`~dltheory.probes.curvature.sharpness_callback`); 729
+random start nearly orthogonal to the top eigenvector let 9.49 converge first and pass the residual test (54 of
+23000 random starts do so on that spectrum). The sharpness callback now runs two independent starts per
+evaluation and keeps the larger (1 of 23000 pairs misses; :func:`~dltheory.probes.curvature.sharpness_callback`); 729
 holds. Seed 781 then failed ``loss_falls`` at eta = 0.2 with the old code too (1.376: the loss fell from 0.041 to
 0.024 and rose to 0.056 by the end of the 2000-step window). Over a 4000-step window it is 0.85 (0.035 at the
 end), so quick now runs 4000 EoS steps (bound unchanged): seeds 781 and 800-819 hold 21/21 (``loss_falls`` at
