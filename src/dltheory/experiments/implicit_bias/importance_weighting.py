@@ -43,7 +43,9 @@ angle to the SVM 0.46 rad vs < 0.29 (0.14 without).
 Checked on: quick preset, seeds 1000-1012 through the runner (all claims hold; weighted_to_svm
 at most 0.64 of its bound, effect ratio at most 0.30) and seeds 100-119 (claims 1-3 by a batched
 numpy replica of the same GD, all hold; weighted_to_svm reaches 0.98 of its bound on seed 113, the
-2x-asymptote bound that proved ill-posed in ``implicit-bias/separable-logistic``: fragile).
+2x-asymptote bound that proved ill-posed in ``implicit-bias/separable-logistic``: fragile). Fresh seed 761
+(audit, 2026-12-04) FAILS it: 0.0527 against 0.0257. Not yet fixed; the remedy is separable-logistic's: claim the
+weighted run's log-time velocity against the SVM vector (error < 1/2), which needs the iterates recorded.
 """
 
 from __future__ import annotations
