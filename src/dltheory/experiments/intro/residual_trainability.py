@@ -148,11 +148,10 @@ class ResidualTrainability(Experiment):
                 try:
                     res = train(loss_fn, fm.params, steps=config.steps, optimizer=momentum(config.lr, beta=0.9), data=(xtr, ytr),
                                 description=f"{kind} {2 * B} layers", progress=log.progress, record_every=every, callbacks=[Callback(record, every=every)])
-                except DivergenceError as e:  # a failed training: its loss is +inf from there on, never a NaN
+                except DivergenceError as e:  # a failed training: recorded, its curve kept up to the divergence, never a NaN
                     s, v = (np.array(t) for t in zip(*trace, strict=True)) if trace else (np.zeros(0), np.zeros(0))
                     curves[(kind, B)] = (s, v)
-                    rows.append({"kind": kind, "blocks": B, "layers": 2 * B, "loss": np.inf, "mean_loss": np.inf, "geo_mean_loss": np.inf, "error": np.nan,
-                                 "grad_norm_init": float(g0.norm()), "params": num_params(fm.params), "diverged": e.step})
+                    rows.append({"kind": kind, "blocks": B, "layers": 2 * B, "grad_norm_init": float(g0.norm()), "params": num_params(fm.params), "diverged": e.step})
                     log.metric(f"{kind}_diverged_at_step_{2 * B}_layers", e.step)
                     log.info(f"{kind}, {2 * B} hidden layers: training DIVERGED at step {e.step} ({e}); the comparison with the other depth uses the steps both reached")
                     continue
@@ -164,8 +163,7 @@ class ResidualTrainability(Experiment):
                 geo = float(np.exp(np.mean(np.log(v))))  # the curve's level on a log axis: each factor of progress counts alike
                 curves[(kind, B)] = (s, v)
                 finals[(kind, B)] = res.params
-                rows.append({"kind": kind, "blocks": B, "layers": 2 * B, "loss": loss, "mean_loss": float(np.mean(v)), "geo_mean_loss": geo, "error": err,
-                             "grad_norm_init": float(g0.norm()), "params": num_params(fm.params), "diverged": None})
+                rows.append({"kind": kind, "blocks": B, "layers": 2 * B, "grad_norm_init": float(g0.norm()), "params": num_params(fm.params), "diverged": None})
                 log.metric(f"{kind}_loss_{2 * B}_layers", loss)
                 log.metric(f"{kind}_mean_loss_{2 * B}_layers", float(np.mean(v)))
                 log.metric(f"{kind}_geo_mean_loss_{2 * B}_layers", geo)
